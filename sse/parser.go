@@ -1,0 +1,348 @@
+package sse
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math"
+	"time"
+	"unicode/utf8"
+)
+
+// Default limits of a Parser. They are generous for chat-style streams and
+// still stop a broken or hostile peer from growing memory without bound.
+const (
+	DefaultMaxLineBytes  = 1 << 20 // 1 MiB
+	DefaultMaxEventBytes = 4 << 20 // 4 MiB
+)
+
+// ErrLineTooLong is returned (wrapped) by Parser.Next when a line exceeds
+// Parser.MaxLineBytes.
+var ErrLineTooLong = errors.New("sse: line too long")
+
+// ErrEventTooLarge is returned (wrapped) by Parser.Next when the data of one
+// event exceeds Parser.MaxEventBytes.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// Parser reads events from an event stream, following the WHATWG rules for
+// parsing an event stream and dispatching events:
+//
+//   - one leading UTF-8 byte order mark is skipped; bytes that are not valid
+//     UTF-8 decode to U+FFFD as the WHATWG UTF-8 decoder does;
+//   - lines end with CRLF, LF or CR, even when CR and LF arrive in different
+//     reads; a CR is acted on at once, without waiting for the next byte;
+//   - a blank line dispatches the event; a line starting with ':' is a
+//     comment; a line without ':' is a field with an empty value; one leading
+//     space of a value is removed; unknown fields are ignored;
+//   - data lines are joined with LF; an event with no data line is not
+//     dispatched; an event cut off by the end of the stream is discarded;
+//   - the last event ID persists across events, an empty id resets it, and an
+//     id containing U+0000 is ignored;
+//   - retry is accepted only when it is all ASCII digits.
+//
+// A Parser is not safe for concurrent use. Set the limits before the first
+// call to Next.
+type Parser struct {
+	// MaxLineBytes bounds the length of one line, in bytes, line ending
+	// excluded. Zero means DefaultMaxLineBytes.
+	MaxLineBytes int
+	// MaxEventBytes bounds the size of one event's data, in bytes. Zero means
+	// DefaultMaxEventBytes.
+	MaxEventBytes int
+
+	r   io.Reader
+	buf []byte // unread bytes are buf[start:end]
+	pos int
+	end int
+	err error // sticky read error
+
+	started  bool // the BOM check has been done
+	skipLF   bool // the previous line ended with CR: a following LF is part of it
+	line     int  // number of lines read, for error messages
+	hasRetry bool
+	retry    time.Duration
+
+	lastID    string
+	eventType string
+	data      []byte
+	hasData   bool
+	evRetry   time.Duration
+}
+
+// NewParser returns a Parser reading from r.
+func NewParser(r io.Reader) *Parser {
+	return &Parser{r: r}
+}
+
+// Read returns an iterator over the events of r with the default limits. The
+// iteration ends after the first error; a stream that simply ends yields no
+// error.
+//
+//	for ev, err := range sse.Read(resp.Body) { ... }
+func Read(r io.Reader) iter.Seq2[Event, error] {
+	return NewParser(r).All()
+}
+
+// All returns an iterator over the remaining events. It stops after the
+// first error other than io.EOF, which it yields; the end of the stream ends
+// the iteration without an error.
+func (p *Parser) All() iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			ev, err := p.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(ev, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// LastEventID returns the stream's last event ID buffer: the value a client
+// sends as Last-Event-ID when it reconnects.
+func (p *Parser) LastEventID() string { return p.lastID }
+
+// Retry returns the reconnection time most recently set by the stream, and
+// whether the stream set one at all. A retry field takes effect as soon as it
+// is read, even in an event that is never dispatched.
+func (p *Parser) Retry() (time.Duration, bool) { return p.retry, p.hasRetry }
+
+// Next returns the next dispatched event. At the end of the stream it returns
+// io.EOF, discarding an event that was not terminated by a blank line. Other
+// errors are those of the underlying reader or a wrapped ErrLineTooLong or
+// ErrEventTooLarge; after an error the Parser returns the same error again.
+func (p *Parser) Next() (Event, error) {
+	for {
+		line, err := p.readLine()
+		if err != nil {
+			return Event{}, err
+		}
+		if ev, ok, err := p.processLine(line); err != nil || ok {
+			return ev, err
+		}
+	}
+}
+
+func (p *Parser) maxLine() int {
+	if p.MaxLineBytes > 0 {
+		return p.MaxLineBytes
+	}
+	return DefaultMaxLineBytes
+}
+
+func (p *Parser) maxEvent() int {
+	if p.MaxEventBytes > 0 {
+		return p.MaxEventBytes
+	}
+	return DefaultMaxEventBytes
+}
+
+// processLine applies one line to the parser state and reports whether it
+// dispatched an event.
+func (p *Parser) processLine(line []byte) (Event, bool, error) {
+	if len(line) == 0 {
+		ev, ok := p.dispatch()
+		return ev, ok, nil
+	}
+	if line[0] == ':' {
+		return Event{}, false, nil
+	}
+	var field, value []byte
+	if i := indexByte(line, ':'); i >= 0 {
+		field, value = line[:i], line[i+1:]
+		if len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+	} else {
+		field = line
+	}
+	switch string(field) {
+	case "event":
+		p.eventType = decodeUTF8(value)
+	case "data":
+		if len(p.data)+len(value)+1 > p.maxEvent() {
+			p.err = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.maxEvent(), p.line)
+			return Event{}, false, p.err
+		}
+		p.data = appendUTF8(p.data, value)
+		p.data = append(p.data, '\n')
+		p.hasData = true
+	case "id":
+		if indexByte(value, 0) < 0 {
+			p.lastID = decodeUTF8(value)
+		}
+	case "retry":
+		if ms, ok := parseDigits(value); ok {
+			p.retry = ms
+			p.hasRetry = true
+			p.evRetry = ms
+		}
+	}
+	return Event{}, false, nil
+}
+
+// dispatch implements "dispatch the event" and resets the per-event buffers.
+func (p *Parser) dispatch() (Event, bool) {
+	defer func() {
+		p.data = p.data[:0]
+		p.hasData = false
+		p.eventType = ""
+		p.evRetry = 0
+	}()
+	if !p.hasData {
+		return Event{}, false
+	}
+	ev := Event{
+		ID:    p.lastID,
+		Type:  p.eventType,
+		Data:  string(p.data[:len(p.data)-1]),
+		Retry: p.evRetry,
+	}
+	if ev.Type == "" {
+		ev.Type = "message"
+	}
+	return ev, true
+}
+
+// readLine returns the next line without its line ending. The slice is valid
+// until the next call.
+func (p *Parser) readLine() ([]byte, error) {
+	for {
+		if !p.started {
+			b := p.buf[p.pos:p.end]
+			// Decide about the BOM only once enough bytes are in to tell.
+			if len(b) >= 3 || p.err != nil || !isBOMPrefix(b) {
+				p.started = true
+				if isBOMPrefix(b) && len(b) >= 3 {
+					p.pos += 3
+				}
+			}
+		}
+		if p.started {
+			if p.skipLF && p.pos < p.end {
+				if p.buf[p.pos] == '\n' {
+					p.pos++
+				}
+				p.skipLF = false
+			}
+			rest := p.buf[p.pos:p.end]
+			if i := indexLineEnd(rest); i >= 0 {
+				line := rest[:i]
+				p.pos += i + 1
+				p.skipLF = rest[i] == '\r'
+				p.line++
+				if len(line) > p.maxLine() {
+					p.err = fmt.Errorf("%w: line %d is %d bytes, the limit is %d", ErrLineTooLong, p.line, len(line), p.maxLine())
+					return nil, p.err
+				}
+				return line, nil
+			}
+			if len(rest) > p.maxLine() {
+				p.err = fmt.Errorf("%w: line %d exceeds %d bytes", ErrLineTooLong, p.line+1, p.maxLine())
+				return nil, p.err
+			}
+		}
+		if p.err != nil {
+			return nil, p.err
+		}
+		p.fill()
+	}
+}
+
+// fill reads more input, compacting or growing the buffer as needed.
+func (p *Parser) fill() {
+	if p.pos > 0 {
+		n := copy(p.buf, p.buf[p.pos:p.end])
+		p.end = n
+		p.pos = 0
+	}
+	if p.end == len(p.buf) {
+		size := 2 * len(p.buf)
+		if size == 0 {
+			size = 4096
+		}
+		if limit := p.maxLine() + 8; size > limit && limit > len(p.buf) {
+			size = limit
+		}
+		nb := make([]byte, size)
+		copy(nb, p.buf[:p.end])
+		p.buf = nb
+	}
+	// Retry a few empty reads before giving up, as bufio does, so that a
+	// reader that returns 0, nil cannot spin the parser forever.
+	for range 100 {
+		n, err := p.r.Read(p.buf[p.end:])
+		p.end += n
+		if err != nil {
+			p.err = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	p.err = io.ErrNoProgress
+}
+
+// isBOMPrefix reports whether b starts with the UTF-8 byte order mark, or is
+// a proper prefix of it.
+func isBOMPrefix(b []byte) bool {
+	bom := [3]byte{0xEF, 0xBB, 0xBF}
+	for i := 0; i < len(b) && i < 3; i++ {
+		if b[i] != bom[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func indexLineEnd(b []byte) int {
+	for i, x := range b {
+		if x == '\n' || x == '\r' {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseDigits parses a non-empty run of ASCII digits as milliseconds,
+// saturating instead of overflowing.
+func parseDigits(b []byte) (time.Duration, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	const maxMS = math.MaxInt64 / int64(time.Millisecond)
+	var ms int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if ms <= maxMS {
+			ms = ms*10 + int64(c-'0')
+		}
+	}
+	if ms > maxMS {
+		ms = maxMS
+	}
+	return time.Duration(ms) * time.Millisecond, true
+}
+
+// decodeUTF8 returns b as a string, decoded as the WHATWG UTF-8 decoder does.
+func decodeUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(appendUTF8(nil, b))
+}
