@@ -65,6 +65,7 @@ type Parser struct {
 
 	lastID    string
 	eventType string
+	prevType  string // the last type seen, reused to save an allocation
 	data      []byte
 	hasData   bool
 	evRetry   time.Duration
@@ -161,7 +162,8 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 	}
 	switch string(field) {
 	case "event":
-		p.eventType = decodeUTF8(value)
+		p.eventType = reuse(p.prevType, value)
+		p.prevType = p.eventType
 	case "data":
 		if len(p.data)+len(value)+1 > p.maxEvent() {
 			p.err = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.maxEvent(), p.line)
@@ -172,7 +174,7 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 		p.hasData = true
 	case "id":
 		if indexByte(value, 0) < 0 {
-			p.lastID = decodeUTF8(value)
+			p.lastID = reuse(p.lastID, value)
 		}
 	case "retry":
 		if ms, ok := parseDigits(value); ok {
@@ -337,6 +339,15 @@ func parseDigits(b []byte) (time.Duration, bool) {
 		ms = maxMS
 	}
 	return time.Duration(ms) * time.Millisecond, true
+}
+
+// reuse returns old when b decodes to it, and the decoded b otherwise, so
+// that a stream repeating the same type or id does not allocate for it.
+func reuse(old string, b []byte) string {
+	if old == string(b) {
+		return old
+	}
+	return decodeUTF8(b)
 }
 
 // decodeUTF8 returns b as a string, decoded as the WHATWG UTF-8 decoder does.
