@@ -1,3 +1,13 @@
 module github.com/ssehub/ssehub
 
-go 1.24
+go 1.25
+
+require (
+	github.com/chromedp/chromedp v0.23.0
+	github.com/google/uuid v1.6.0
+)
+
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
