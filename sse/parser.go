@@ -165,11 +165,13 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 		p.eventType = reuse(p.prevType, value)
 		p.prevType = p.eventType
 	case "data":
-		if len(p.data)+len(value)+1 > p.maxEvent() {
+		// The limit is checked after decoding: a replacement character
+		// takes three bytes where the invalid byte took one.
+		p.data = appendUTF8(p.data, value)
+		if len(p.data) > p.maxEvent() {
 			p.err = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.maxEvent(), p.line)
 			return Event{}, false, p.err
 		}
-		p.data = appendUTF8(p.data, value)
 		p.data = append(p.data, '\n')
 		p.hasData = true
 	case "id":
