@@ -51,10 +51,10 @@ type Parser struct {
 	// DefaultMaxEventBytes.
 	MaxEventBytes int
 
-	r   io.Reader
-	buf []byte // unread bytes are buf[start:end]
-	pos int
-	end int
+	r      io.Reader
+	buf    []byte // unread bytes are buf[start:end]
+	pos    int
+	end    int
 	err    error // sticky read error
 	failed error // sticky limit error: no line is read after it
 
@@ -109,6 +109,15 @@ func (p *Parser) All() iter.Seq2[Event, error] {
 // the stream cut off does not count, while an id in a block without data
 // (which is not dispatched) does.
 func (p *Parser) LastEventID() string { return p.lastIDStr }
+
+// SetLastEventID sets the last event ID buffer and string to id, as a client
+// does when it resumes a stream on a new connection: events dispatched before
+// the new stream sends an id field then carry id, and LastEventID returns id
+// until the stream changes it. Call it before the first call to Next.
+func (p *Parser) SetLastEventID(id string) {
+	p.lastID = id
+	p.lastIDStr = id
+}
 
 // Retry returns the reconnection time most recently set by the stream, and
 // whether the stream set one at all. A retry field takes effect as soon as it

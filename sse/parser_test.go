@@ -68,3 +68,21 @@ func TestParser_LastEventIDIgnoresIDOfCutOffEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestParser_SetLastEventIDResumesAStream(t *testing.T) {
+	p := NewParser(strings.NewReader("data: a\n\nid: 9\ndata: b\n\n"))
+	p.SetLastEventID("7")
+	if got := p.LastEventID(); got != "7" {
+		t.Fatalf("LastEventID() = %q before reading, want %q", got, "7")
+	}
+	var ids []string
+	for ev, err := range p.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if strings.Join(ids, ",") != "7,9" || p.LastEventID() != "9" {
+		t.Fatalf("event ids %q, LastEventID %q; want [7 9], 9", ids, p.LastEventID())
+	}
+}
