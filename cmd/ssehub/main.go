@@ -42,6 +42,8 @@ type command struct {
 // commands lists the subcommands in the order "ssehub help" shows them.
 func commands() []command {
 	return []command{
+		{"listen", "print the events of a stream as they arrive", runListen},
+		{"publish", "publish an update to a Mercure hub", runPublish},
 	}
 }
 
