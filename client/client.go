@@ -243,7 +243,7 @@ func (c *Client) run(ctx context.Context, fn func(sse.Event) error) (err error) 
 			return fmt.Errorf("client: %w", res.err)
 		}
 		if c.MaxAttempts > 0 && failures >= c.MaxAttempts {
-			return fmt.Errorf("client: %w after %d attempts without an event: %w", ErrGaveUp, failures, res.err)
+			return fmt.Errorf("client: %w after %s without an event: %w", ErrGaveUp, plural(failures, "attempt"), res.err)
 		}
 		delay := s.retry
 		if !res.opened {
@@ -545,4 +545,12 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// plural returns "1 attempt" or "n attempts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
