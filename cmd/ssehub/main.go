@@ -45,6 +45,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve the hub and the typewriter demo (the default)", runServe},
+		{"listen", "print the events of a stream as they arrive", runListen},
+		{"publish", "publish an update to a Mercure hub", runPublish},
 	}
 }
 
