@@ -41,8 +41,7 @@ type command struct {
 
 // commands lists the subcommands in the order "ssehub help" shows them.
 func commands() []command {
-	return []command{
-	}
+	return []command{}
 }
 
 // Exit codes.
