@@ -27,11 +27,6 @@ Examples:
 `
 
 // stringsFlag collects a repeatable string flag.
-type stringsFlag []string
-
-func (f *stringsFlag) String() string     { return strings.Join(*f, ", ") }
-func (f *stringsFlag) Set(s string) error { *f = append(*f, s); return nil }
-
 func runPublish(ctx context.Context, m *Main, args []string) error {
 	var (
 		hub, data, id, typ, retry, token string
