@@ -25,11 +25,19 @@ func (m *Main) newFlagSet(name, synopsis string) *flag.FlagSet {
 			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 				fmt.Fprintf(out, " (default %s)", f.DefValue)
 			}
-			fmt.Fprintf(out, "\n    \t[%s]\n", envName(f.Name))
+			if hasEnv(f.Name) {
+				fmt.Fprintf(out, "\n    \t[%s]", envName(f.Name))
+			}
+			fmt.Fprintln(out)
 		})
 	}
 	return fs
 }
+
+// hasEnv reports whether a flag has an environment twin: every flag but
+// the one-letter ones (-H, -d, -v…), whose twins would be cryptic and easy
+// to set by accident.
+func hasEnv(flagName string) bool { return len(flagName) > 1 }
 
 // envName is the environment variable that backs the flag name:
 // "publisher-jwt-key" is SSEHUB_PUBLISHER_JWT_KEY.
@@ -51,7 +59,7 @@ func (m *Main) parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil || m.Getenv == nil {
+		if set[f.Name] || err != nil || m.Getenv == nil || !hasEnv(f.Name) {
 			return
 		}
 		if v := m.Getenv(envName(f.Name)); v != "" {
