@@ -1,33 +1,62 @@
 package demo
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/browsertest"
+	"github.com/ssehub/ssehub/resumable"
+	"github.com/ssehub/ssehub/store/memory"
+	"github.com/ssehub/ssehub/stream"
 )
 
-// requestLog counts the requests to one path and when they came.
+// requestLog records the requests to one path: when they came and the
+// status they were answered with.
 type requestLog struct {
-	mu    sync.Mutex
-	times []time.Time
+	mu       sync.Mutex
+	times    []time.Time
+	statuses []int
 }
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status *int
+}
+
+func (s statusRecorder) WriteHeader(code int) {
+	*s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController flush through the recorder.
+func (s statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (l *requestLog) wrap(path string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == path {
-			l.mu.Lock()
-			l.times = append(l.times, time.Now())
-			l.mu.Unlock()
+		if r.URL.Path != path {
+			h.ServeHTTP(w, r)
+			return
 		}
-		h.ServeHTTP(w, r)
+		l.mu.Lock()
+		l.times = append(l.times, time.Now())
+		l.statuses = append(l.statuses, 0)
+		i := len(l.statuses) - 1
+		l.mu.Unlock()
+		status := 200
+		h.ServeHTTP(statusRecorder{w, &status}, r)
+		l.mu.Lock()
+		l.statuses[i] = status
+		l.mu.Unlock()
 	})
 }
 
@@ -35,6 +64,19 @@ func (l *requestLog) count() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.times)
+}
+
+// since returns the statuses of the requests that came after t.
+func (l *requestLog) since(t time.Time) []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []int
+	for i, at := range l.times {
+		if at.After(t) {
+			out = append(out, l.statuses[i])
+		}
+	}
+	return out
 }
 
 // TestBrowser_TypewriterTypesThePoemOnceAndStops is the demo as a person
@@ -91,5 +133,71 @@ func TestBrowser_TypewriterTypesThePoemOnceAndStops(t *testing.T) {
 	state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("state").dataset.state`))
 	if state != "done" {
 		t.Fatalf("state after the end is %q, want done", state)
+	}
+}
+
+// TestBrowser_ResumableTypewriterSurvivesDroppedConnections cuts the
+// connection three times mid-poem, from the server side: the browser
+// reconnects with Last-Event-ID, the page shows "reconnecting…", and the poem
+// ends whole, every character once and in order; after the end nothing
+// reaches the server but, at most, one request answered 204.
+func TestBrowser_ResumableTypewriterSurvivesDroppedConnections(t *testing.T) {
+	st := memory.New(memory.Options{MaxUpdates: 10000})
+	t.Cleanup(func() { st.Close() })
+	h, err := hub.New(hub.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	streams, err := resumable.New(h, resumable.Options{Stream: stream.Options{Retry: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { streams.Close() })
+
+	var log requestLog
+	srv := httptest.NewServer(log.wrap("/sse/stream", Handler(Options{Delay: 40 * time.Millisecond, Streams: streams})))
+	t.Cleanup(srv.Close)
+
+	ctx := browsertest.Start(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#output"), chromedp.Click("#output")); err != nil {
+		t.Fatal(err)
+	}
+	for _, chars := range []int{4, 12, 22} {
+		expr := fmt.Sprintf(`document.getElementById("sse").innerText.length >= %d`, chars)
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			t.Fatalf("the poem never reached %d characters: %v", chars, err)
+		}
+		srv.CloseClientConnections() // the network drops
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("state").dataset.state === "done"`,
+		chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the page never reached the done state: %v", err)
+	}
+	end := time.Now()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("sse").innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != Poem {
+		t.Fatalf("the page shows %q, want the poem %q", text, Poem)
+	}
+	// Typing the poem again from a new stream would also end with the
+	// whole poem: one stream is what proves it resumed.
+	ids, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.streamIDs`))
+	if len(ids) != 1 {
+		t.Fatalf("the page was given %d streams (%v), want the one stream resumed", len(ids), ids)
+	}
+	states, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.states`))
+	if !slices.Contains(states, "reconnecting") {
+		t.Fatalf("the page never showed reconnecting: %v", states)
+	}
+	if n := log.count(); n < 4 {
+		t.Fatalf("%d requests to /sse/stream for three dropped connections", n)
+	}
+	// The window is the assertion: nothing may come after the end.
+	time.Sleep(3 * time.Second)
+	if after := log.since(end); len(after) > 1 || len(after) == 1 && after[0] != http.StatusNoContent {
+		t.Fatalf("after the end the server saw requests answered %v; want none, or one 204", after)
 	}
 }

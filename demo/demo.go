@@ -4,6 +4,8 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/stream"
 	"github.com/ssehub/ssehub/web"
@@ -26,8 +29,14 @@ const DefaultDelay = 300 * time.Millisecond
 // its EventSource when it arrives, instead of relying on onerror.
 const DoneEvent = "done"
 
-// Options configures the demo. The zero value types Poem with DefaultDelay.
+// Options configures the demo. The zero value types Poem with DefaultDelay
+// on a plain stream, as the original example does.
 type Options struct {
+	// Streams, when set, makes the stream resumable: the poem is typed by
+	// a producer that keeps going when the connection drops, and the
+	// browser's reconnection resumes where it stopped. Nil serves the
+	// original, non-resumable stream.
+	Streams *resumable.Streams
 	// Delay between two pieces. Zero means DefaultDelay; negative, none.
 	Delay time.Duration
 	// Text to type. Empty means Poem.
@@ -54,6 +63,10 @@ func Handler(opts Options) http.Handler {
 // StreamHandler sends a "ping" event, then the text in random pieces of one
 // to three characters as "message" events whose data is a Piece, Delay
 // apart, then a DoneEvent, and completes.
+//
+// With Options.Streams the same events are resumable: each has an id, the
+// stream's id is the Piece ID, and the DoneEvent is the stream's terminal
+// event, after which a reconnection is answered 204.
 func StreamHandler(opts Options) http.Handler {
 	if opts.Delay == 0 {
 		opts.Delay = DefaultDelay
@@ -61,23 +74,40 @@ func StreamHandler(opts Options) http.Handler {
 	if opts.Text == "" {
 		opts.Text = Poem
 	}
+	if opts.Streams != nil {
+		return opts.Streams.Handler(func(ctx context.Context, w *resumable.Writer) error {
+			return typePoem(ctx, opts, w.StreamID(), func(ev sse.Event) error { return w.Send(ctx, ev) })
+		})
+	}
 	return stream.Handler(&opts.Stream, func(ctx context.Context, s *stream.Stream) error {
-		if err := s.Send(sse.Event{Type: "ping", Data: "ping"}); err != nil {
-			return err
-		}
 		id := uuid.NewString()
-		for i, p := range Pieces(opts.Text, rand.IntN) {
-			if i > 0 && opts.Delay > 0 {
-				if err := sleep(ctx, opts.Delay); err != nil {
-					return err
-				}
-			}
-			if err := s.SendJSON(Piece{ID: id, Content: p, Timestamp: time.Now().UnixMilli()}); err != nil {
-				return err
-			}
+		if err := typePoem(ctx, opts, id, s.Send); err != nil {
+			return err
 		}
 		return s.Send(sse.Event{Type: DoneEvent, Data: id})
 	})
+}
+
+// typePoem sends the ping and the pieces of the text through send.
+func typePoem(ctx context.Context, opts Options, id string, send func(sse.Event) error) error {
+	if err := send(sse.Event{Type: "ping", Data: "ping"}); err != nil {
+		return err
+	}
+	for i, p := range Pieces(opts.Text, rand.IntN) {
+		if i > 0 && opts.Delay > 0 {
+			if err := sleep(ctx, opts.Delay); err != nil {
+				return err
+			}
+		}
+		data, err := json.Marshal(Piece{ID: id, Content: p, Timestamp: time.Now().UnixMilli()})
+		if err != nil {
+			return fmt.Errorf("demo: encoding a piece: %w", err)
+		}
+		if err := send(sse.Event{Data: string(data)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Pieces cuts text into pieces of one to three characters (runes, never

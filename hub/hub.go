@@ -437,6 +437,9 @@ func (h *Hub) LastEventID(ctx context.Context) (string, error) {
 	return u.ID, nil
 }
 
+// Store returns the store the hub publishes to and follows.
+func (h *Hub) Store() Store { return h.store }
+
 // Matcher returns the hub's shared selector matcher, for authorization
 // checks that should share its compiled selectors and caches.
 func (h *Hub) Matcher() *Matcher { return &h.matcher }

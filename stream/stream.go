@@ -184,6 +184,17 @@ func (s *Stream) Send(ev sse.Event) error {
 	return err
 }
 
+// SendEncoded writes events already encoded with sse.Event.AppendTo, as
+// they are, and flushes them. It is how bytes encoded once are written to
+// many streams; the caller vouches that b is whole, valid events.
+func (s *Stream) SendEncoded(b []byte) error {
+	err := s.write(b)
+	if err != nil && !errors.Is(err, ErrClosed) {
+		s.end(err)
+	}
+	return err
+}
+
 // SendJSON sends v, encoded as JSON, as the data of a "message" event.
 func (s *Stream) SendJSON(v any) error {
 	b, err := json.Marshal(v)

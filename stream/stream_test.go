@@ -399,3 +399,22 @@ func TestHandler_ProducerErrorBecomesErrorEvent(t *testing.T) {
 		t.Fatalf("got %q", evs)
 	}
 }
+
+func TestStream_SendEncodedWritesTheBytesAsTheyAre(t *testing.T) {
+	srv, streams := serve(t, &Options{Heartbeat: -1})
+	resp, _ := get(t, srv.URL)
+	s := recv(t, streams, "stream")
+	ev := sse.Event{ID: "7", Type: "note", Data: "a\nb"}
+	b, _ := ev.AppendTo(nil)
+	if err := s.SendEncoded(append(b, b...)); err != nil {
+		t.Fatal(err)
+	}
+	s.Complete()
+	if err := s.SendEncoded(b); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SendEncoded after the end = %v, want ErrClosed", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != string(b)+string(b) {
+		t.Fatalf("body %q", body)
+	}
+}

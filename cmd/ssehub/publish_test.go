@@ -11,17 +11,17 @@ import (
 	"testing"
 )
 
-// hub is a stand-in for a Mercure hub's publish endpoint: it records the
+// recordingHub is a stand-in for a Mercure hub's publish endpoint: it records the
 // last request and answers with status and body.
-type hub struct {
+type recordingHub struct {
 	*httptest.Server
 	form   url.Values
 	header http.Header
 	method string
 }
 
-func newHub(t *testing.T, status int, body string) *hub {
-	h := &hub{}
+func newRecordingHub(t *testing.T, status int, body string) *recordingHub {
+	h := &recordingHub{}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.method = r.Method
 		h.header = r.Header.Clone()
@@ -35,7 +35,7 @@ func newHub(t *testing.T, status int, body string) *hub {
 }
 
 func TestPublish_PostsTheMercureFormAndPrintsTheID(t *testing.T) {
-	h := newHub(t, http.StatusOK, "urn:uuid:1234\n")
+	h := newRecordingHub(t, http.StatusOK, "urn:uuid:1234\n")
 	code, stdout, stderr := runMain(t, "", map[string]string{"SSEHUB_TOKEN": "jwt.from.env"},
 		"publish", "-hub", h.URL, "-topic", "https://example.com/a", "-topic", "b",
 		"-data", "hello\nworld", "-id", "42", "-type", "note", "-retry", "1.5s", "-private")
@@ -65,7 +65,7 @@ func TestPublish_ReadsDataFromAFileOrStandardInput(t *testing.T) {
 		{"-", "from stdin\n", "from stdin\n"},
 		{"@-", "also stdin", "also stdin"},
 	} {
-		h := newHub(t, http.StatusOK, "id")
+		h := newRecordingHub(t, http.StatusOK, "id")
 		if code, _, stderr := runMain(t, tt.stdin, nil, "publish", "-hub", h.URL, "-topic", "t", "-data", tt.arg, "-retry", "250"); code != exitOK {
 			t.Fatalf("-data %s: exit %d: %s", tt.arg, code, stderr)
 		}
@@ -102,7 +102,7 @@ func TestPublish_Failures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHub(t, tt.status, tt.body)
+			h := newRecordingHub(t, tt.status, tt.body)
 			code, stdout, stderr := runMain(t, "", nil, append([]string{"publish", "-hub", h.URL}, tt.args...)...)
 			if code != tt.wantCode || stdout != "" {
 				t.Errorf("exit %d with stdout %q, want %d and nothing", code, stdout, tt.wantCode)
@@ -116,7 +116,7 @@ func TestPublish_Failures(t *testing.T) {
 }
 
 func TestPublish_UnreachableHubSaysWhatToCheck(t *testing.T) {
-	h := newHub(t, 200, "")
+	h := newRecordingHub(t, 200, "")
 	h.Close()
 	code, _, stderr := runMain(t, "", nil, "publish", "-hub", h.URL, "-topic", "t")
 	if code != exitFailure || !strings.Contains(stderr, "connection refused (is the hub running there? set -hub)") || strings.Count(stderr, "\n") != 1 {

@@ -12,7 +12,11 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/demo"
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/resumable"
+	"github.com/ssehub/ssehub/store/memory"
+	"github.com/ssehub/ssehub/stream"
 )
 
 // errShuttingDown is the cause given to every request context when the
@@ -38,6 +42,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("serve", serveSynopsis)
 	addr := fs.String("addr", "localhost:8080", "`host:port` to listen on; port 0 picks a free port")
 	demoDelay := fs.Duration("demo-delay", demo.DefaultDelay, "pause between two pieces of the demo poem")
+	demoResumable := fs.Bool("demo-resumable", true, "make the demo stream resumable: a dropped connection resumes where it stopped\n(false serves the original example's plain stream)")
+	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
@@ -59,8 +65,18 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	defer hubSrv.Close()
 
+	demoOpts := demo.Options{Delay: *demoDelay}
+	if *demoResumable {
+		streams, closeStreams, err := openStreams(*streamKeep, logger)
+		if err != nil {
+			return err
+		}
+		defer closeStreams()
+		demoOpts.Streams = streams
+	}
+
 	mux := http.NewServeMux()
-	mux.Handle("/", demo.Handler(demo.Options{Delay: *demoDelay}))
+	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
 
 	ln, err := net.Listen("tcp", *addr)
@@ -139,4 +155,27 @@ func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, usageError{fmt.Errorf("invalid -log-format %q: want text or json", *l.format)}
 	}
+}
+
+// openStreams returns the resumable streams of this process, kept in a hub
+// of their own so that the Mercure hub's history limits never cut a stream
+// short: events are kept for keep, then trimmed.
+func openStreams(keep time.Duration, logger *slog.Logger) (*resumable.Streams, func(), error) {
+	st := memory.New(memory.Options{MaxUpdates: 1 << 20, MaxAge: keep})
+	h, err := hub.New(hub.Config{Store: st, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("resumable streams: %w", err)
+	}
+	streams, err := resumable.New(h, resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second}})
+	if err != nil {
+		h.Close()
+		st.Close()
+		return nil, nil, err
+	}
+	return streams, func() {
+		streams.Close()
+		h.Close()
+		st.Close()
+	}, nil
 }
