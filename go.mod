@@ -1,9 +1,10 @@
 module github.com/ssehub/ssehub
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/chromedp/chromedp v0.23.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 )
 
