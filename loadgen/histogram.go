@@ -12,8 +12,8 @@ import (
 // width is at most 1/128 of its lower bound (0.8 % precision).
 const (
 	subBits    = 7
-	subCount   = 1 << subBits      // buckets per power of two
-	maxShift   = 40                // values up to 2^48 ns (about 78 hours)
+	subCount   = 1 << subBits // buckets per power of two
+	maxShift   = 40           // values up to 2^48 ns (about 78 hours)
 	numBuckets = (maxShift + 2) * subCount
 )
 

@@ -109,9 +109,9 @@ type Progress struct {
 type Result struct {
 	Hub          string  `json:"hub"`
 	Topic        string  `json:"topic"`
-	Subscribers  int     `json:"subscribers"`   // measured subscribers asked for (after the open-files cap)
-	Requested    int     `json:"requested"`     // measured subscribers asked for on the command line
-	Connected    int     `json:"connected"`     // measured subscribers whose response headers arrived
+	Subscribers  int     `json:"subscribers"`    // measured subscribers asked for (after the open-files cap)
+	Requested    int     `json:"requested"`      // measured subscribers asked for on the command line
+	Connected    int     `json:"connected"`      // measured subscribers whose response headers arrived
 	ConnectError int     `json:"connect_errors"` // measured subscribers that failed to connect
 	Slow         Slow    `json:"slow"`
 	Updates      int     `json:"updates"`   // updates to publish
@@ -121,13 +121,13 @@ type Result struct {
 	Replay       string  `json:"replay,omitempty"`
 	SourceAddrs  int     `json:"source_addrs"`
 
-	Expected   int64 `json:"expected"`    // distinct deliveries expected: per-subscriber expectation × measured subscribers
-	Delivered  int64 `json:"delivered"`   // every update received, duplicates included
-	Distinct   int64 `json:"distinct"`    // distinct (subscriber, update) pairs received
-	Lost       int64 `json:"lost"`        // expected − distinct
-	Duplicated int64 `json:"duplicated"`  // deliveries of an update the subscriber already had
+	Expected   int64 `json:"expected"`     // distinct deliveries expected: per-subscriber expectation × measured subscribers
+	Delivered  int64 `json:"delivered"`    // every update received, duplicates included
+	Distinct   int64 `json:"distinct"`     // distinct (subscriber, update) pairs received
+	Lost       int64 `json:"lost"`         // expected − distinct
+	Duplicated int64 `json:"duplicated"`   // deliveries of an update the subscriber already had
 	OutOfOrder int64 `json:"out_of_order"` // deliveries numbered below the highest the subscriber had seen
-	Unexpected int64 `json:"unexpected"`  // events that are not this run's updates
+	Unexpected int64 `json:"unexpected"`   // events that are not this run's updates
 	Complete   int   `json:"complete_subscribers"`
 	StreamErrs int   `json:"stream_errors"` // measured streams that ended before the run did
 
@@ -162,10 +162,10 @@ type HubProcess struct {
 	// phase: from the barrier (or, for replay runs, from just before the
 	// subscribers connect) to the end of the drain.
 	CPUSeconds        float64 `json:"cpu_seconds"`
-	CPUPerDeliveryUS  float64 `json:"cpu_per_delivery_us"` // CPUSeconds / delivered, in µs
-	RSSStartBytes     int64   `json:"rss_start_bytes"`     // before any subscriber connected
-	RSSReadyBytes     int64   `json:"rss_ready_bytes"`     // every subscriber connected (after -idle)
-	RSSEndBytes       int64   `json:"rss_end_bytes"`       // after the drain, subscribers still connected
+	CPUPerDeliveryUS  float64 `json:"cpu_per_delivery_us"`      // CPUSeconds / delivered, in µs
+	RSSStartBytes     int64   `json:"rss_start_bytes"`          // before any subscriber connected
+	RSSReadyBytes     int64   `json:"rss_ready_bytes"`          // every subscriber connected (after -idle)
+	RSSEndBytes       int64   `json:"rss_end_bytes"`            // after the drain, subscribers still connected
 	RSSPerSubscriberB float64 `json:"rss_per_subscriber_bytes"` // (ready − start) / connected subscribers, slow ones included
 }
 
@@ -190,7 +190,7 @@ type run struct {
 	// connectStart is when the first subscriber started to connect (Unix
 	// nanos): replay runs measure delivery from there.
 	connectStart atomic.Int64
-	pubCount atomic.Int64
+	pubCount     atomic.Int64
 
 	connected atomic.Int64 // all subscribers, slow included
 	finished  atomic.Int64 // measured subscribers complete or ended
