@@ -45,6 +45,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve the hub and the typewriter demo (the default)", runServe},
+		{"bench", "load-test a Mercure hub: delivery, loss, latency, hub CPU and memory", runBench},
 	}
 }
 
