@@ -207,15 +207,6 @@ func TestParser_HugeRetrySaturates(t *testing.T) {
 	}
 }
 
-func TestParser_LastEventIDAvailableAfterEOF(t *testing.T) {
-	p := NewParser(strings.NewReader("id: 9\ndata: a\n\nid: 10\n"))
-	for _, err := p.Next(); err == nil; _, err = p.Next() {
-	}
-	if got := p.LastEventID(); got != "10" {
-		t.Fatalf("LastEventID() = %q, want %q", got, "10")
-	}
-}
-
 func TestParser_LineLongerThanLimitIsAnError(t *testing.T) {
 	tests := []struct {
 		name  string

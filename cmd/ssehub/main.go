@@ -45,6 +45,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve the hub and the typewriter demo (the default)", runServe},
+		{"listen", "print the events of a stream as they arrive", runListen},
+		{"publish", "publish an update to a Mercure hub", runPublish},
+		{"token", "print a JWT that lets its holder publish or subscribe", runToken},
 		{"bench", "load-test a Mercure hub: delivery, loss, latency, hub CPU and memory", runBench},
 	}
 }

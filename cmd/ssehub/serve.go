@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/demo"
+	"github.com/ssehub/ssehub/mercure"
 )
 
 // errShuttingDown is the cause given to every request context when the
@@ -20,8 +21,15 @@ var errShuttingDown = errors.New("server shutting down")
 
 const serveSynopsis = `Usage: ssehub serve [flags]
 
-Serves the typewriter demo at / (open it in a browser and click 输出) and its
-event stream at /sse/stream. "ssehub" with no command does the same.
+Serves, on one address:
+  /                      the typewriter demo (open it in a browser, click 输出)
+  /sse/stream            the demo's event stream
+  /.well-known/mercure   the Mercure hub: subscribe with GET, publish with POST
+  /healthz, /metrics     health check and Prometheus metrics
+"ssehub" with no command does the same.
+
+Publishing needs a JWT signed with -publisher-jwt-key (or -jwt-key);
+subscribing needs one signed with -subscriber-jwt-key unless -anonymous.
 
 Stop it with Ctrl-C or SIGTERM: open streams are ended cleanly and the
 process exits within -shutdown-timeout.`
@@ -32,6 +40,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	demoDelay := fs.Duration("demo-delay", demo.DefaultDelay, "pause between two pieces of the demo poem")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	logs := addLogFlags(fs)
+	hubCfg := addHubFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,20 +52,29 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 
+	hubCfg.Logger = logger
+	hubSrv, err := mercure.New(*hubCfg)
+	if err != nil {
+		return usageError{err}
+	}
+	defer hubSrv.Close()
+
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demo.Options{Delay: *demoDelay}))
+	hubSrv.Register(mux)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w (is another server using it? pick another with -addr or SSEHUB_ADDR)", *addr, err)
 	}
-	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger)
+	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
 }
 
-// serveHTTP serves h on ln until ctx ends, then shuts down: every request
-// context is cancelled with errShuttingDown, which ends open streams, and
-// the server waits up to timeout for the handlers to return.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger) error {
+// serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
+// streams end first (with a retry hint, through beforeShutdown), every other
+// request context is cancelled with errShuttingDown, which ends the demo's
+// streams, and the server waits up to timeout for the handlers to return.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
 	baseCtx, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
 	srv := &http.Server{
@@ -77,6 +95,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 	logger.Info("shutting down", "timeout", timeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	if err := beforeShutdown(shutdownCtx); err != nil {
+		logger.Warn("ending hub streams", "err", err)
+	}
 	cancelBase(errShuttingDown)
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		_ = srv.Close()

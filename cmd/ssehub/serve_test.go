@@ -68,7 +68,7 @@ func TestServe_AddressInUseIsAClearError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	code, _, stderr := runMain(t, nil, "serve", "-addr", ln.Addr().String())
+	code, _, stderr := runMain(t, "", nil, "serve", "-addr", ln.Addr().String())
 	if code != exitFailure || !strings.Contains(stderr, "cannot listen on "+ln.Addr().String()) || !strings.Contains(stderr, "-addr") {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -81,11 +81,11 @@ func TestServe_EnvironmentBacksFlags(t *testing.T) {
 	}
 	defer ln.Close()
 	// The address is taken, so the failure message proves which one was used.
-	code, _, stderr := runMain(t, map[string]string{"SSEHUB_ADDR": ln.Addr().String()}, "serve")
+	code, _, stderr := runMain(t, "", map[string]string{"SSEHUB_ADDR": ln.Addr().String()}, "serve")
 	if code != exitFailure || !strings.Contains(stderr, ln.Addr().String()) {
 		t.Fatalf("SSEHUB_ADDR ignored: exit %d, stderr %q", code, stderr)
 	}
-	code, _, stderr = runMain(t, map[string]string{"SSEHUB_DEMO_DELAY": "soon"}, "serve")
+	code, _, stderr = runMain(t, "", map[string]string{"SSEHUB_DEMO_DELAY": "soon"}, "serve")
 	if code != exitUsage || !strings.Contains(stderr, "SSEHUB_DEMO_DELAY") {
 		t.Fatalf("bad SSEHUB_DEMO_DELAY: exit %d, stderr %q", code, stderr)
 	}
@@ -109,7 +109,7 @@ func TestMain_Usage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			code, stdout, stderr := runMain(t, nil, tt.args...)
+			code, stdout, stderr := runMain(t, "", nil, tt.args...)
 			out := stdout
 			if tt.stream == "stderr" {
 				out = stderr

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"flag"
+	"strings"
+
+	"github.com/ssehub/ssehub/mercure"
+)
+
+// addHubFlags registers the hub's flags on fs and returns the Config they
+// fill in when fs is parsed (parseFlags also reads each flag's SSEHUB_…
+// environment variable). ssehub serve passes the result to mercure.New.
+func addHubFlags(fs *flag.FlagSet) *mercure.Config {
+	c := &mercure.Config{}
+	fs.StringVar(&c.PublisherJWTKey, "publisher-jwt-key", "",
+		"key that checks publishers' tokens: the shared secret for HS256,\nor the RSA public key (PEM text) for RS256; without it nobody can publish")
+	fs.StringVar(&c.PublisherJWTAlg, "publisher-jwt-alg", "HS256",
+		"signing algorithm publishers' tokens must use: HS256, HS384, HS512, RS256, RS384 or RS512")
+	fs.StringVar(&c.SubscriberJWTKey, "subscriber-jwt-key", "",
+		"key that checks subscribers' tokens (as -publisher-jwt-key); needed for private updates")
+	fs.StringVar(&c.SubscriberJWTAlg, "subscriber-jwt-alg", "HS256",
+		"signing algorithm subscribers' tokens must use")
+	fs.Func("jwt-key", "sets -publisher-jwt-key and -subscriber-jwt-key at once", func(v string) error {
+		c.PublisherJWTKey, c.SubscriberJWTKey = v, v
+		return nil
+	})
+	fs.BoolVar(&c.Anonymous, "anonymous", false,
+		"let subscribers without a token receive public updates")
+	fs.Func("cors-origins", "comma-separated origins whose web pages may use the hub,\ne.g. https://app.example.com; * allows any", listSetter(&c.CORSOrigins))
+	fs.Func("publish-origins", "comma-separated origins allowed to publish with the\nmercureAuthorization cookie; * allows any (default: none)", listSetter(&c.PublishOrigins))
+	fs.BoolVar(&c.Subscriptions, "subscriptions", false,
+		"publish subscription events and serve the subscriptions API at /.well-known/mercure/subscriptions")
+	fs.DurationVar(&c.Heartbeat, "heartbeat", mercure.DefaultHeartbeat,
+		"interval of the comment that keeps idle streams open through proxies; negative disables it")
+	fs.IntVar(&c.HistorySize, "history-size", 1000,
+		"how many updates to keep for clients that reconnect (Last-Event-ID); negative keeps none")
+	fs.Int64Var(&c.MaxDataBytes, "max-data-bytes", mercure.DefaultMaxDataBytes,
+		"largest data a publisher may send in one update, in bytes")
+	fs.IntVar(&c.MaxTopics, "max-topics", mercure.DefaultMaxTopics,
+		"most topics one update, or one subscription, may name")
+	return c
+}
+
+// listSetter returns a flag setter that splits a comma- or space-separated
+// list into *dst.
+func listSetter(dst *[]string) func(string) error {
+	return func(v string) error {
+		*dst = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+		return nil
+	}
+}

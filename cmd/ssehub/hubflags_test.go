@@ -1,0 +1,36 @@
+package main
+
+import (
+	"io"
+	"slices"
+	"testing"
+)
+
+func TestAddHubFlags_CommandLineAndEnvironment(t *testing.T) {
+	env := map[string]string{"SSEHUB_PUBLISHER_JWT_KEY": "from-env", "SSEHUB_MAX_TOPICS": "7"}
+	m := &Main{Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+	fs := m.newFlagSet("serve", "ssehub serve")
+	c := addHubFlags(fs)
+	err := m.parseFlags(fs, []string{"-subscriber-jwt-key", "sub", "-anonymous", "-cors-origins", "https://a.test, https://b.test", "-heartbeat", "3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublisherJWTKey != "from-env" || c.SubscriberJWTKey != "sub" || !c.Anonymous || c.MaxTopics != 7 || c.Heartbeat.Seconds() != 3 {
+		t.Fatalf("config = %+v", c)
+	}
+	if !slices.Equal(c.CORSOrigins, []string{"https://a.test", "https://b.test"}) {
+		t.Fatalf("CORSOrigins = %q", c.CORSOrigins)
+	}
+}
+
+func TestAddHubFlags_JWTKeySetsBoth(t *testing.T) {
+	m := &Main{Stderr: io.Discard}
+	fs := m.newFlagSet("serve", "ssehub serve")
+	c := addHubFlags(fs)
+	if err := m.parseFlags(fs, []string{"-jwt-key", "k"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.PublisherJWTKey != "k" || c.SubscriberJWTKey != "k" || c.HistorySize != 1000 {
+		t.Fatalf("config = %+v", c)
+	}
+}

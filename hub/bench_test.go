@@ -1,0 +1,70 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+func BenchmarkEncode(b *testing.B) {
+	u := &hub.Update{ID: "urn:uuid:5e94c686-2c0b-4f9b-958c-92ccc3bbb4eb", Type: "book", Data: `{"@id":"/books/1","title":"x"}` + "\n" + `{"more":true}`}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		ev := u.Event()
+		buf, _ = ev.AppendTo(buf[:0])
+	}
+}
+
+func BenchmarkMatchTemplateCached(b *testing.B) {
+	var m hub.Matcher
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Match("https://example.com/books/{id}", "https://example.com/books/42")
+	}
+}
+
+// BenchmarkFanOut publishes one update to 1000 subscribers sharing 10
+// selectors (half templates) and waits until every queue has it.
+func BenchmarkFanOut(b *testing.B) {
+	h := newHub(b, hub.Config{QueueSize: 1 << 20})
+	ctx := context.Background()
+	const subs = 1000
+	var all []*hub.Subscription
+	for i := range subs {
+		sel := fmt.Sprintf("https://example.com/t/%d", i%5)
+		if i%2 == 1 {
+			sel = fmt.Sprintf("https://example.com/{kind}/%d", i%5)
+		}
+		s, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{sel}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		all = append(all, s)
+	}
+	b.ReportAllocs()
+	var buf []*hub.Message
+	for i := 0; b.Loop(); i++ {
+		if err := h.Publish(ctx, &hub.Update{Topics: []string{"https://example.com/t/1"}, Data: "x"}); err != nil {
+			b.Fatal(err)
+		}
+		// One in five subscribers matches; drain them all.
+		for j := 1; j < subs; j += 5 {
+			for {
+				var err error
+				buf, err = all[j].Drain(ctx, buf[:0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(buf) > 0 {
+					break
+				}
+				<-all[j].Ready()
+			}
+		}
+	}
+	b.ReportMetric(float64(subs/5), "deliveries/op")
+}

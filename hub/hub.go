@@ -1,0 +1,675 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Defaults of Config.
+const (
+	DefaultQueueSize      = 1000
+	DefaultReplayPageSize = 256
+)
+
+// Config configures a Hub. Only Store is required.
+type Config struct {
+	// Store keeps history and delivers updates to the hub. Required. The
+	// hub does not close it.
+	Store Store
+	// QueueSize bounds each subscriber's queue of live updates; a
+	// subscriber whose queue overflows is ended with ErrSlowConsumer.
+	// Zero means DefaultQueueSize.
+	QueueSize int
+	// ReplayPageSize is how many updates a replay reads from the store at a
+	// time. Zero means DefaultReplayPageSize.
+	ReplayPageSize int
+	// Logger receives the hub's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats are counters of a Hub since it was created.
+type Stats struct {
+	Subscribers   int    // subscriptions open now
+	Published     uint64 // updates accepted by Publish on this node
+	Dispatched    uint64 // updates fanned out by this node's follower
+	Delivered     uint64 // messages queued to subscribers (live)
+	Replayed      uint64 // messages sent from history to subscribers
+	Replays       uint64 // subscriptions that asked for a replay
+	SlowConsumers uint64 // subscriptions ended because their queue overflowed
+}
+
+// Hub publishes updates to a Store and fans out what the store delivers to
+// this process's subscribers. All its methods are safe for concurrent use.
+type Hub struct {
+	store     Store
+	queueSize int
+	pageSize  int
+	log       *slog.Logger
+	matcher   Matcher
+
+	mu     sync.RWMutex // guards the subscriber index and closed
+	idx    index
+	closed bool
+	// lastSeq is the Seq of the last update the follower fanned out. It is
+	// written by the follower under mu.RLock and read by Subscribe under
+	// mu.Lock, which makes registration and the replay end point atomic
+	// with respect to fan-out.
+	lastSeq atomic.Uint64
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	published, dispatched, delivered, replayed, replays, slow atomic.Uint64
+	subscribers                                               atomic.Int64
+}
+
+// index finds the subscribers of an update without scanning them all.
+type index struct {
+	exact map[string]map[*Subscription]struct{}    // exact selector -> subscribers
+	tmpls map[*selector]map[*Subscription]struct{} // template selector -> subscribers
+	star  map[*Subscription]struct{}               // "*" subscribers
+	all   map[*Subscription]struct{}
+}
+
+// New returns a running Hub. It starts the hub's single follower of the
+// store from the newest update now in history.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("hub: Config.Store is nil")
+	}
+	h := &Hub{
+		store:     cfg.Store,
+		queueSize: cfg.QueueSize,
+		pageSize:  cfg.ReplayPageSize,
+		log:       cfg.Logger,
+		done:      make(chan struct{}),
+		idx: index{
+			exact: map[string]map[*Subscription]struct{}{},
+			tmpls: map[*selector]map[*Subscription]struct{}{},
+			star:  map[*Subscription]struct{}{},
+			all:   map[*Subscription]struct{}{},
+		},
+	}
+	if h.queueSize <= 0 {
+		h.queueSize = DefaultQueueSize
+	}
+	if h.pageSize <= 0 {
+		h.pageSize = DefaultReplayPageSize
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	last, err := cfg.Store.Last(ctx)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("hub: read the newest update: %w", err)
+	}
+	if last != nil {
+		h.lastSeq.Store(last.Seq)
+	}
+	go h.follow(ctx)
+	return h, nil
+}
+
+// follow runs the hub's only follower until the hub closes, restarting it
+// after store errors from where it stopped.
+func (h *Hub) follow(ctx context.Context) {
+	defer close(h.done)
+	backoff := 10 * time.Millisecond
+	for {
+		err := h.store.Follow(ctx, h.lastSeq.Load(), h.dispatch)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrClosed) {
+			h.log.Error("hub: store closed under the hub; ending every subscription")
+			h.endAll(ErrClosed)
+			return
+		}
+		h.log.Warn("hub: following the store failed; retrying", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// dispatch fans u out to every matching subscriber. It never blocks on a
+// subscriber. It is only called by the follower goroutine.
+func (h *Hub) dispatch(u *Update) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if u.Seq <= h.lastSeq.Load() {
+		return nil // already fanned out (a restarted Follow)
+	}
+	h.lastSeq.Store(u.Seq)
+	h.dispatched.Add(1)
+	var msg *Message
+	deliver := func(s *Subscription) {
+		if s.mark == u.Seq { // reached through another selector already
+			return
+		}
+		s.mark = u.Seq
+		if u.Private && !s.authorized(u) {
+			return
+		}
+		if msg == nil {
+			var err error
+			if msg, err = encode(u); err != nil {
+				h.log.Error("hub: dropping an update that cannot be encoded", "id", u.ID, "err", err)
+				return
+			}
+		}
+		if s.enqueue(msg) {
+			h.delivered.Add(1)
+		}
+	}
+	for _, t := range u.Topics {
+		for s := range h.idx.exact[t] {
+			deliver(s)
+		}
+	}
+	for sel, subs := range h.idx.tmpls {
+		if sel.matchAny(u.Topics) {
+			for s := range subs {
+				deliver(s)
+			}
+		}
+	}
+	for s := range h.idx.star {
+		deliver(s)
+	}
+	return nil
+}
+
+// Publish validates u, gives it an ID ("urn:uuid:…") when it has none and a
+// Time when it has none, and appends it to the store. It returns once the
+// update is stored; delivery to subscribers follows asynchronously, in Seq
+// order. Publish never waits for subscribers.
+//
+// An update whose ID is already in history is not stored again. When the
+// stored update has the same content, Publish returns nil, so a publisher
+// that retries after a timeout gets the same answer as the first time; when
+// the content differs, the error wraps ErrDuplicateID.
+func (h *Hub) Publish(ctx context.Context, u *Update) error {
+	if h.isClosed() {
+		return ErrClosed
+	}
+	if u.ID == "" {
+		u.ID = "urn:uuid:" + uuid.NewString()
+	}
+	if err := u.Validate(); err != nil {
+		return err
+	}
+	if u.Time.IsZero() {
+		u.Time = time.Now()
+	}
+	err := h.store.Append(ctx, u)
+	if errors.Is(err, ErrDuplicateID) && h.isRetry(ctx, u) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("hub: publish %q: %w", u.ID, err)
+	}
+	h.published.Add(1)
+	return nil
+}
+
+// isRetry reports whether u, refused as a duplicate (Append has set its
+// Seq to the stored update's), carries the same content as the stored one.
+func (h *Hub) isRetry(ctx context.Context, u *Update) bool {
+	if u.Seq == 0 {
+		return false
+	}
+	stored, err := h.store.Read(ctx, u.Seq-1, 1)
+	if err != nil || len(stored) == 0 || stored[0].ID != u.ID {
+		return false
+	}
+	s := stored[0]
+	return s.Data == u.Data && s.Type == u.Type && s.Retry == u.Retry &&
+		s.Private == u.Private && slices.Equal(s.Topics, u.Topics)
+}
+
+// Replay asks Subscribe to send history before live updates.
+type Replay struct {
+	// AfterID is the ID of the last update the subscriber has seen; the
+	// updates after it are replayed. Ignored when Earliest is set.
+	AfterID string
+	// Earliest replays the whole history.
+	Earliest bool
+}
+
+// SubscribeRequest describes a new subscription.
+type SubscribeRequest struct {
+	// ID identifies the subscriber; Subscribe generates a "urn:uuid:" ID
+	// when empty.
+	ID string
+	// Selectors are the topic selectors of the subscription ("*", exact
+	// topics, URI templates). At least one.
+	Selectors []string
+	// Private lists the selectors of private updates the subscriber may
+	// receive (a private update is delivered when one of its topics matches
+	// one of them). Nil: no private update.
+	Private []string
+	// Payload is opaque data attached to the subscription (Mercure's
+	// mercure.payload), reported by Subscriptions.
+	Payload json.RawMessage
+	// Replay, when not nil, sends history first.
+	Replay *Replay
+}
+
+// SubscriptionInfo describes an open subscription.
+type SubscriptionInfo struct {
+	ID        string
+	Selectors []string
+	Payload   json.RawMessage
+}
+
+// Subscription is one subscriber's view of the hub: a bounded queue that
+// the hub fills and one reader drains. Ready, Done, Err and Close are safe
+// for concurrent use; Drain must be called by one goroutine at a time.
+type Subscription struct {
+	h    *Hub
+	info SubscriptionInfo
+	sels []*selector
+	priv []*selector
+	mark uint64 // last Seq dispatch considered; touched only by the follower
+
+	ready chan struct{} // capacity 1: "something to drain"
+	done  chan struct{}
+	once  sync.Once
+	err   error // set before done is closed
+
+	mu         sync.Mutex
+	queue      []*Message
+	spare      []*Message
+	overflowed bool
+
+	// Replay state, touched only by Drain.
+	replaying         bool
+	cursor, replayEnd uint64
+	lastSent          uint64 // highest Seq handed out, to drop duplicates
+	found             bool
+}
+
+// Subscribe registers a subscription and returns it. Live updates published
+// after Subscribe returns are delivered; with req.Replay the history after
+// the given ID (or all of it) comes first, with neither gap nor duplicate at
+// the seam. An unknown AfterID replays nothing (ReplayFound reports it). The
+// caller must Close the subscription.
+func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
+	if len(req.Selectors) == 0 {
+		return nil, errors.New("hub: subscribe: no topic selector")
+	}
+	s := &Subscription{
+		h:     h,
+		info:  SubscriptionInfo{ID: req.ID, Selectors: req.Selectors, Payload: req.Payload},
+		ready: make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	if s.info.ID == "" {
+		s.info.ID = "urn:uuid:" + uuid.NewString()
+	}
+	for _, raw := range req.Selectors {
+		s.sels = append(s.sels, h.matcher.get(raw))
+	}
+	for _, raw := range req.Private {
+		s.priv = append(s.priv, h.matcher.get(raw))
+	}
+	var after uint64
+	replay := false
+	if r := req.Replay; r != nil {
+		h.replays.Add(1)
+		switch {
+		case r.Earliest:
+			replay = true
+		default:
+			seq, err := h.store.Lookup(ctx, r.AfterID)
+			switch {
+			case errors.Is(err, ErrUnknownID):
+			case err != nil:
+				return nil, fmt.Errorf("hub: subscribe: look up last event id %q: %w", r.AfterID, err)
+			default:
+				after, replay, s.found = seq, true, true
+			}
+		}
+	}
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	h.add(s)
+	live := h.lastSeq.Load()
+	h.mu.Unlock()
+	h.subscribers.Add(1)
+
+	s.lastSent = after
+	if replay && after < live {
+		s.replaying, s.cursor, s.replayEnd = true, after, live
+		s.signal()
+	}
+	return s, nil
+}
+
+// add indexes s; h.mu must be held for writing.
+func (h *Hub) add(s *Subscription) {
+	h.idx.all[s] = struct{}{}
+	for _, sel := range s.sels {
+		switch {
+		case sel.star:
+			h.idx.star[s] = struct{}{}
+		case sel.isTemplate():
+			m := h.idx.tmpls[sel]
+			if m == nil {
+				m = map[*Subscription]struct{}{}
+				h.idx.tmpls[sel] = m
+			}
+			m[s] = struct{}{}
+		default:
+			m := h.idx.exact[sel.raw]
+			if m == nil {
+				m = map[*Subscription]struct{}{}
+				h.idx.exact[sel.raw] = m
+			}
+			m[s] = struct{}{}
+		}
+	}
+}
+
+// remove unindexes s; h.mu must be held for writing.
+func (h *Hub) remove(s *Subscription) bool {
+	if _, ok := h.idx.all[s]; !ok {
+		return false
+	}
+	delete(h.idx.all, s)
+	delete(h.idx.star, s)
+	for _, sel := range s.sels {
+		if m := h.idx.tmpls[sel]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(h.idx.tmpls, sel)
+			}
+		}
+		if m := h.idx.exact[sel.raw]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(h.idx.exact, sel.raw)
+			}
+		}
+	}
+	return true
+}
+
+// Subscriptions returns the subscriptions open on this node.
+func (h *Hub) Subscriptions() []SubscriptionInfo {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]SubscriptionInfo, 0, len(h.idx.all))
+	for s := range h.idx.all {
+		out = append(out, s.info)
+	}
+	return out
+}
+
+// LastEventID returns the ID of the newest update in history, or "" when
+// history is empty.
+func (h *Hub) LastEventID(ctx context.Context) (string, error) {
+	u, err := h.store.Last(ctx)
+	if err != nil || u == nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+// Matcher returns the hub's shared selector matcher, for authorization
+// checks that should share its compiled selectors and caches.
+func (h *Hub) Matcher() *Matcher { return &h.matcher }
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Subscribers:   int(h.subscribers.Load()),
+		Published:     h.published.Load(),
+		Dispatched:    h.dispatched.Load(),
+		Delivered:     h.delivered.Load(),
+		Replayed:      h.replayed.Load(),
+		Replays:       h.replays.Load(),
+		SlowConsumers: h.slow.Load(),
+	}
+}
+
+func (h *Hub) isClosed() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.closed
+}
+
+// endAll ends every subscription with err.
+func (h *Hub) endAll(err error) {
+	h.mu.RLock()
+	subs := make([]*Subscription, 0, len(h.idx.all))
+	for s := range h.idx.all {
+		subs = append(subs, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range subs {
+		s.end(err)
+	}
+}
+
+// Close ends every subscription (their Err is ErrClosed, and their readers
+// see Done closed), refuses new publications and subscriptions, and stops
+// the follower. It waits for the follower to return, not for readers. It
+// does not close the store. Close is idempotent.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	already := h.closed
+	h.closed = true
+	h.mu.Unlock()
+	if !already {
+		h.endAll(ErrClosed)
+		h.cancel()
+	}
+	<-h.done
+	return nil
+}
+
+// Info describes the subscription.
+func (s *Subscription) Info() SubscriptionInfo { return s.info }
+
+// ReplayFound reports whether the replay's AfterID was found in history.
+// It is false for Earliest and for subscriptions without replay.
+func (s *Subscription) ReplayFound() bool { return s.found }
+
+// Ready returns a channel that receives a value when there may be messages
+// to Drain.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Done returns a channel closed when the subscription has ended: Close was
+// called, the hub closed, or the queue overflowed. Err says which.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err returns why the subscription ended: nil after Close, ErrClosed when
+// the hub closed, ErrSlowConsumer when its queue overflowed. It returns nil
+// while the subscription is open.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the subscription and unregisters it. It is idempotent.
+func (s *Subscription) Close() { s.end(nil) }
+
+func (s *Subscription) end(err error) {
+	s.once.Do(func() {
+		s.err = err
+		h := s.h
+		h.mu.Lock()
+		removed := h.remove(s)
+		h.mu.Unlock()
+		if removed {
+			h.subscribers.Add(-1)
+		}
+		s.mu.Lock()
+		s.queue = nil
+		s.mu.Unlock()
+		close(s.done)
+	})
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// authorized reports whether s may receive the private update u.
+func (s *Subscription) authorized(u *Update) bool {
+	for _, p := range s.priv {
+		if p.matchAny(u.Topics) {
+			return true
+		}
+	}
+	return false
+}
+
+// wants reports whether u is for s: a topic matches a selector, and s is
+// authorized when u is private.
+func (s *Subscription) wants(u *Update) bool {
+	for _, sel := range s.sels {
+		if sel.matchAny(u.Topics) {
+			return !u.Private || s.authorized(u)
+		}
+	}
+	return false
+}
+
+// enqueue adds m to the queue without blocking. On overflow it ends the
+// subscription with ErrSlowConsumer and reports false.
+func (s *Subscription) enqueue(m *Message) bool {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+		s.mu.Unlock()
+		return false
+	default:
+	}
+	if s.overflowed {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue) >= s.h.queueSize {
+		s.overflowed = true
+		s.queue = nil
+		s.mu.Unlock()
+		s.h.slow.Add(1)
+		s.h.log.Info("hub: ending a slow subscriber", "subscriber", s.info.ID, "queue", s.h.queueSize)
+		go s.end(ErrSlowConsumer) // end takes h.mu, held by dispatch
+		return false
+	}
+	s.queue = append(s.queue, m)
+	s.mu.Unlock()
+	s.signal()
+	return true
+}
+
+// Drain appends to dst the messages ready for the subscriber, in order —
+// history first while a replay is in progress, then everything queued —
+// and returns it. It does not block on the queue; during a replay it reads
+// one page from the store. The messages' Bytes are shared: do not modify
+// them. After Done, Drain returns dst and the subscription's Err.
+func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, error) {
+	select {
+	case <-s.done:
+		return dst, s.err
+	default:
+	}
+	if s.replaying {
+		ups, err := s.h.store.Read(ctx, s.cursor, s.h.pageSize)
+		if err != nil {
+			return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
+		}
+		done := len(ups) < s.h.pageSize
+		for _, u := range ups {
+			if u.Seq > s.replayEnd {
+				// Everything up to replayEnd has been read (or trimmed
+				// meanwhile): the live queue takes over from here.
+				done = true
+				break
+			}
+			s.cursor = u.Seq
+			if u.Seq <= s.lastSent || !s.wants(u) {
+				continue
+			}
+			m, err := encode(u)
+			if err != nil {
+				continue
+			}
+			s.lastSent = u.Seq
+			s.h.replayed.Add(1)
+			dst = append(dst, m)
+		}
+		if done || s.cursor >= s.replayEnd {
+			s.replaying = false
+		}
+		s.signal() // more history, or the live queue, may be waiting
+		return dst, nil
+	}
+	s.mu.Lock()
+	q := s.queue
+	s.queue = s.spare[:0]
+	s.mu.Unlock()
+	for i, m := range q {
+		if m.Update.Seq > s.lastSent {
+			s.lastSent = m.Update.Seq
+			dst = append(dst, m)
+		}
+		q[i] = nil
+	}
+	s.spare = q[:0]
+	return dst, nil
+}
+
+// Receive waits until messages are ready and returns them (see Drain), or
+// returns an error when ctx ends or the subscription ends. It is the
+// convenient way to consume a subscription from Go code.
+func (s *Subscription) Receive(ctx context.Context, dst []*Message) ([]*Message, error) {
+	for {
+		n := len(dst)
+		var err error
+		if dst, err = s.Drain(ctx, dst); err != nil || len(dst) > n {
+			return dst, err
+		}
+		select {
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		case <-s.done:
+			if s.err == nil {
+				return dst, ErrClosed
+			}
+			return dst, s.err
+		case <-s.ready:
+		}
+	}
+}

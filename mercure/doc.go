@@ -1,0 +1,31 @@
+// Package mercure serves a hub.Hub over HTTP with the Mercure protocol as
+// deployed clients speak it: the IETF Internet-Draft "The Mercure Protocol",
+// draft-dunglas-mercure-07 (what Mercure 0.x hubs serve), encryption aside.
+//
+// A Server is an http.Handler for the hub endpoint /.well-known/mercure
+// (GET subscribes, POST publishes), the subscriptions API under
+// /.well-known/mercure/subscriptions, /healthz and /metrics. Mount it on any
+// mux with Register, or route those paths to it yourself.
+//
+// What is specific to draft-07 (the request parameters and the JWT claim
+// shape) sits behind the protocol interface (see draft07.go), so that the
+// draft-08 (Mercure 1.0) variant can be served next to it later.
+//
+// Choices where the draft leaves room, documented here once:
+//
+//   - Last-Event-ID on the response is set only when the request asked for
+//     a replay, as the draft says: it is the requested ID when it was found
+//     in history, otherwise "earliest". An unknown ID replays nothing and
+//     the subscription goes live; the "earliest" header tells the client
+//     that it may have missed updates.
+//   - A publisher ID already in history is refused with 409 Conflict; the
+//     update is not dispatched twice.
+//   - A token that is present but invalid is refused with 401 even when
+//     anonymous subscribers are allowed.
+//   - Cookie-authorized publishing needs an Origin (or Referer) in
+//     Config.PublishOrigins; with an empty list, publishing by cookie is
+//     refused. Subscribing by cookie is not origin-checked (CORS governs
+//     which pages can read the stream).
+//   - Subscription events and the subscriptions API describe the
+//     subscribers of this process.
+package mercure

@@ -1,0 +1,90 @@
+package mercure
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// publish serves POST /.well-known/mercure.
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
+	switch {
+	case err != nil:
+		httpErrorf(w, http.StatusUnauthorized, "%v", err)
+		return
+	case src == fromNone:
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		httpErrorf(w, http.StatusUnauthorized, "a publisher token is required")
+		return
+	}
+	acc, err := s.proto.access(tok, s.pub)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		httpErrorf(w, http.StatusUnauthorized, "publisher token refused: %v", err)
+		return
+	}
+	if src == fromCookie && !originAllowed(r, s.cfg.PublishOrigins) {
+		httpErrorf(w, http.StatusForbidden, "publishing with a cookie is not allowed from this origin (Origin %q, Referer %q)",
+			r.Header.Get("Origin"), r.Header.Get("Referer"))
+		return
+	}
+	if len(acc.publish) == 0 {
+		httpErrorf(w, http.StatusForbidden, "the token's mercure.publish claim allows no topic")
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		httpErrorf(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded, not %q", r.Header.Get("Content-Type"))
+		return
+	}
+	// URL encoding at most triples the data; the rest is room for the
+	// other fields.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 3*s.cfg.MaxDataBytes+64<<10))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			httpErrorf(w, http.StatusRequestEntityTooLarge, "request body is larger than %d bytes (data is limited to %d bytes)", tooBig.Limit, s.cfg.MaxDataBytes)
+			return
+		}
+		httpErrorf(w, http.StatusBadRequest, "reading the request body: %v", err)
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		httpErrorf(w, http.StatusBadRequest, "form does not parse: %v", err)
+		return
+	}
+	u, err := s.proto.parsePublish(form, s.lim)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	m := s.hub.Matcher()
+	for _, t := range u.Topics {
+		if !m.MatchAny(acc.publish, []string{t}) {
+			httpErrorf(w, http.StatusForbidden, "the token's mercure.publish claim does not allow topic %q", t)
+			return
+		}
+	}
+	switch err := s.hub.Publish(r.Context(), u); {
+	case errors.Is(err, hub.ErrDuplicateID):
+		httpErrorf(w, http.StatusConflict, "an update with id %q and other content is already in history", u.ID)
+		return
+	case errors.Is(err, hub.ErrInvalidUpdate):
+		httpErrorf(w, http.StatusBadRequest, "%v", err)
+		return
+	case errors.Is(err, hub.ErrClosed):
+		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
+		return
+	case err != nil:
+		httpErrorf(w, http.StatusInternalServerError, "publish: %v", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, u.ID)
+}

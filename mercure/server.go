@@ -1,0 +1,350 @@
+package mercure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
+)
+
+// Paths served by a Server.
+const (
+	HubPath           = "/.well-known/mercure"
+	SubscriptionsPath = "/.well-known/mercure/subscriptions"
+	HealthPath        = "/healthz"
+	MetricsPath       = "/metrics"
+)
+
+// Defaults of Config.
+const (
+	DefaultHeartbeat     = 15 * time.Second
+	DefaultMaxDataBytes  = 1 << 20
+	DefaultMaxTopics     = 100
+	DefaultMaxQueryBytes = 64 << 10
+	DefaultWriteTimeout  = 10 * time.Second
+	DefaultShutdownRetry = 2 * time.Second
+	DefaultCookieName    = "mercureAuthorization"
+)
+
+// Config configures a Server. The zero value is a working hub with an
+// in-memory history of 1000 updates that refuses every publisher (no key)
+// and every subscriber (no key, no anonymous access).
+type Config struct {
+	// Store keeps history. Nil: an in-memory store bounded by HistorySize
+	// and HistoryAge, closed by Server.Close. A given Store is not closed.
+	Store hub.Store
+	// HistorySize bounds the in-memory history by count: 0 means 1000, a
+	// negative value keeps none.
+	HistorySize int
+	// HistoryAge bounds the in-memory history by age; 0: no age limit.
+	HistoryAge time.Duration
+	// QueueSize bounds each subscriber's queue; 0 means hub.DefaultQueueSize.
+	QueueSize int
+
+	// PublisherJWTKey checks publishers' tokens: an HMAC secret, or for RS*
+	// an RSA public key in PEM. Empty: every publisher is refused.
+	PublisherJWTKey string
+	// PublisherJWTAlg is the only algorithm accepted for publishers'
+	// tokens: HS256 (default), HS384, HS512, RS256, RS384 or RS512.
+	PublisherJWTAlg string
+	// SubscriberJWTKey and SubscriberJWTAlg are the same for subscribers.
+	SubscriberJWTKey string
+	SubscriberJWTAlg string
+	// Anonymous lets subscribers without a token receive public updates.
+	Anonymous bool
+
+	// CORSOrigins are the origins whose pages may use the hub from the
+	// browser, with credentials (cookies); "*" allows every origin.
+	CORSOrigins []string
+	// PublishOrigins are the origins allowed to publish with a cookie; "*"
+	// allows every origin. Empty: publishing by cookie is refused.
+	PublishOrigins []string
+	// CookieName is the authorization cookie; "" means mercureAuthorization.
+	CookieName string
+
+	// Subscriptions enables subscription events and the subscriptions API.
+	Subscriptions bool
+
+	// Heartbeat is the interval of comment heartbeats on idle streams: 0
+	// means 15s, negative disables them.
+	Heartbeat time.Duration
+	// MaxDataBytes bounds a published update's data: 0 means 1 MiB.
+	MaxDataBytes int64
+	// MaxTopics bounds the topics of an update and the selectors of a
+	// subscription: 0 means 100.
+	MaxTopics int
+	// MaxQueryBytes bounds a subscription's query string: 0 means 64 KiB.
+	MaxQueryBytes int
+	// WriteTimeout bounds each write to a subscriber; a client that does
+	// not take the bytes by then is disconnected. 0 means 10s.
+	WriteTimeout time.Duration
+	// ShutdownRetry is the reconnection time sent to subscribers when the
+	// server shuts down: 0 means 2s.
+	ShutdownRetry time.Duration
+
+	// Registry receives the hub's metrics and is served at /metrics. Nil: a
+	// new registry of the Server's own (never the global default).
+	Registry *prometheus.Registry
+	// Logger receives logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the Mercure HTTP adapter of a hub.Hub. It is safe for concurrent
+// use.
+type Server struct {
+	cfg       Config
+	hub       *hub.Hub
+	store     hub.Store
+	ownsStore bool
+	proto     protocol
+	pub, sub  *verifier
+	lim       limits
+	log       *slog.Logger
+	metrics   http.Handler
+	heartbeat []byte
+	retryHint []byte
+
+	streams  sync.WaitGroup
+	closing  atomic.Bool
+	written  atomic.Uint64
+	shutdown sync.Once
+}
+
+// New returns a Server serving a new Hub, configured by cfg with the
+// defaults documented on Config. It fails on an invalid key or algorithm
+// or when the metrics cannot be registered.
+func New(cfg Config) (*Server, error) {
+	s := &Server{cfg: cfg, proto: draft07{}, log: cfg.Logger}
+	c := &s.cfg
+	setDefault(&c.Heartbeat, DefaultHeartbeat)
+	setDefault(&c.MaxDataBytes, DefaultMaxDataBytes)
+	setDefault(&c.MaxTopics, DefaultMaxTopics)
+	setDefault(&c.MaxQueryBytes, DefaultMaxQueryBytes)
+	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
+	setDefault(&c.CookieName, DefaultCookieName)
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes}
+	var err error
+	if s.pub, err = newVerifier("publisher", c.PublisherJWTKey, c.PublisherJWTAlg); err != nil {
+		return nil, err
+	}
+	if s.sub, err = newVerifier("subscriber", c.SubscriberJWTKey, c.SubscriberJWTAlg); err != nil {
+		return nil, err
+	}
+	s.store = c.Store
+	if s.store == nil {
+		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxAge: c.HistoryAge})
+		s.ownsStore = true
+	}
+	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log})
+	if err != nil {
+		s.closeStore()
+		return nil, fmt.Errorf("mercure: %w", err)
+	}
+	reg := c.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if err := s.register(reg); err != nil {
+		s.hub.Close()
+		s.closeStore()
+		return nil, fmt.Errorf("mercure: register metrics: %w", err)
+	}
+	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	s.heartbeat = []byte(":\n\n")
+	s.retryHint = fmt.Appendf(nil, ": hub shutting down\nretry: %d\n\n", c.ShutdownRetry.Milliseconds())
+	return s, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (s *Server) closeStore() {
+	if s.ownsStore {
+		s.store.Close()
+	}
+}
+
+// Hub returns the hub, to publish and subscribe from Go code in the same
+// process; HTTP subscribers receive what it publishes.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Register mounts the Server on mux at HubPath, the subscriptions API,
+// HealthPath and MetricsPath.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.Handle(HubPath, s)
+	mux.Handle(HubPath+"/", s)
+	mux.Handle(HealthPath, s)
+	mux.Handle(MetricsPath, s)
+}
+
+// Shutdown ends every subscription, sending each client a retry hint, and
+// waits until every stream has returned or ctx ends. It then stops the hub
+// and closes the store if the Server opened it. Call it before (or from
+// http.Server.RegisterOnShutdown of) the http.Server's own Shutdown, which
+// does not end event streams by itself.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutdown.Do(func() {
+		s.closing.Store(true)
+		s.hub.Close() // ends every subscription: writers send the retry hint
+		done := make(chan struct{})
+		go func() { s.streams.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("mercure: shutdown: streams still open: %w", ctx.Err())
+		}
+		s.closeStore()
+	})
+	return err
+}
+
+// Close is Shutdown without waiting for streams.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := s.Shutdown(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// ServeHTTP serves the hub's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	p := r.URL.Path
+	switch {
+	case p == HubPath:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			s.subscribe(w, r)
+		case http.MethodPost:
+			s.publish(w, r)
+		case http.MethodOptions:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			httpErrorf(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		}
+	case p == SubscriptionsPath || strings.HasPrefix(p, SubscriptionsPath+"/"):
+		if !s.cfg.Subscriptions {
+			http.NotFound(w, r)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			s.subscriptions(w, r)
+		case http.MethodOptions:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Header().Set("Allow", "GET, OPTIONS")
+			httpErrorf(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		}
+	case p == HealthPath:
+		if s.closing.Load() {
+			httpErrorf(w, http.StatusServiceUnavailable, "shutting down")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	case p == MetricsPath:
+		s.metrics.ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// cors answers cross-origin requests from the configured origins, with
+// credentials so that the authorization cookie is sent.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(s.cfg.CORSOrigins) == 0 {
+		return
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if !slices.Contains(s.cfg.CORSOrigins, "*") && !slices.Contains(s.cfg.CORSOrigins, origin) {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Max-Age", "600")
+	}
+}
+
+// httpErrorf answers with status and a one-line plain-text reason.
+func httpErrorf(w http.ResponseWriter, status int, format string, args ...any) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, format+"\n", args...)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		httpErrorf(w, he.status, "%s", he.msg)
+		return
+	}
+	httpErrorf(w, http.StatusInternalServerError, "internal error: %v", err)
+}
+
+// register adds the hub's metrics to reg.
+func (s *Server) register(reg prometheus.Registerer) error {
+	stat := func(f func(hub.Stats) uint64) func() float64 {
+		return func() float64 { return float64(f(s.hub.Stats())) }
+	}
+	cs := []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_subscribers",
+			Help: "Subscriptions open on this node."},
+			func() float64 { return float64(s.hub.Stats().Subscribers) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_updates_published_total",
+			Help: "Updates published through this node."}, stat(func(st hub.Stats) uint64 { return st.Published })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_updates_dispatched_total",
+			Help: "Updates fanned out by this node."}, stat(func(st hub.Stats) uint64 { return st.Dispatched })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_updates_delivered_total",
+			Help: "Live updates queued to subscribers."}, stat(func(st hub.Stats) uint64 { return st.Delivered })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_updates_replayed_total",
+			Help: "Updates sent to subscribers from history."}, stat(func(st hub.Stats) uint64 { return st.Replayed })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_replays_total",
+			Help: "Subscriptions that asked for a replay (Last-Event-ID)."}, stat(func(st hub.Stats) uint64 { return st.Replays })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_slow_consumer_disconnects_total",
+			Help: "Subscribers disconnected because their queue overflowed."}, stat(func(st hub.Stats) uint64 { return st.SlowConsumers })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_bytes_written_total",
+			Help: "Bytes written to event streams."}, func() float64 { return float64(s.written.Load()) }),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
