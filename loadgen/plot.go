@@ -51,8 +51,9 @@ func WritePlot(w io.Writer, s Snapshot, title string) error {
 	line.Color = color.RGBA{B: 200, A: 255}
 	p.Add(line)
 	p.Legend.Add("cumulative distribution", line)
-	p.Legend.Top = false
-	p.Legend.Left = false
+	p.Legend.Top = true // the upper left stays clear of a CDF
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(8)
 
 	for _, m := range []struct {
 		q   float64

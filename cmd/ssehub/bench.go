@@ -104,8 +104,8 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return err
 		}
-		c.PublisherToken = cmp(c.PublisherToken, pub)
-		c.SubscriberToken = cmp(c.SubscriberToken, sub)
+		c.PublisherToken = firstSet(c.PublisherToken, pub)
+		c.SubscriberToken = firstSet(c.SubscriberToken, sub)
 	}
 
 	// Raise the open-files limit, and cap the subscribers when it is not
@@ -157,8 +157,8 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	return runErr
 }
 
-// cmp returns a if it is set, b otherwise.
-func cmp(a, b string) string {
+// firstSet returns a if it is set, b otherwise.
+func firstSet(a, b string) string {
 	if a != "" {
 		return a
 	}
