@@ -142,7 +142,10 @@ type Result struct {
 	HubProcess *HubProcess `json:"hub_process,omitempty"`
 	OpenFiles  OpenFiles   `json:"open_files"`
 
-	Stop          string   `json:"stop"` // "complete", "drain-timeout", "timeout" or "canceled"
+	// Stop says why the run ended: "complete" (every subscriber has every
+	// update), "ended" (every stream is complete, failed or was ended by the
+	// hub), "drain-timeout", "timeout" or "canceled".
+	Stop          string   `json:"stop"`
 	Errors        []string `json:"errors,omitempty"`
 	ElapsedSecond float64  `json:"elapsed_seconds"`
 
@@ -161,12 +164,15 @@ type HubProcess struct {
 	// CPUSeconds is the hub's CPU time (user+system) during the measured
 	// phase: from the barrier (or, for replay runs, from just before the
 	// subscribers connect) to the end of the drain.
-	CPUSeconds        float64 `json:"cpu_seconds"`
-	CPUPerDeliveryUS  float64 `json:"cpu_per_delivery_us"`      // CPUSeconds / delivered, in µs
-	RSSStartBytes     int64   `json:"rss_start_bytes"`          // before any subscriber connected
-	RSSReadyBytes     int64   `json:"rss_ready_bytes"`          // every subscriber connected (after -idle)
-	RSSEndBytes       int64   `json:"rss_end_bytes"`            // after the drain, subscribers still connected
-	RSSPerSubscriberB float64 `json:"rss_per_subscriber_bytes"` // (ready − start) / connected subscribers, slow ones included
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUPerDeliveryUS float64 `json:"cpu_per_delivery_us"` // CPUSeconds / delivered, in µs
+	RSSStartBytes    int64   `json:"rss_start_bytes"`     // before any subscriber connected
+	RSSReadyBytes    int64   `json:"rss_ready_bytes"`     // every subscriber connected (after -idle)
+	RSSEndBytes      int64   `json:"rss_end_bytes"`       // after the drain, subscribers still connected
+	// RSSPerSubscriberB is (ready − start) / connected subscribers, slow
+	// ones included; for replay runs the base is read after the history
+	// was published rather than at the start.
+	RSSPerSubscriberB float64 `json:"rss_per_subscriber_bytes"`
 }
 
 // Latency returns the merged latency histogram of the measured subscribers,
@@ -194,6 +200,7 @@ type run struct {
 
 	connected atomic.Int64 // all subscribers, slow included
 	finished  atomic.Int64 // measured subscribers complete or ended
+	completed atomic.Int64 // measured subscribers with every expected update
 	phase     atomic.Value // string
 
 	errMu  sync.Mutex
@@ -397,7 +404,10 @@ func (r *run) drain(ctx context.Context) string {
 	last, lastChange := r.delivered(), time.Now()
 	for {
 		if int(r.finished.Load()) >= r.cfg.Subscribers {
-			return "complete"
+			if int(r.completed.Load()) >= r.cfg.Subscribers {
+				return "complete"
+			}
+			return "ended" // every stream is complete, failed or ended by the hub
 		}
 		select {
 		case <-ctx.Done():
@@ -558,8 +568,12 @@ func (r *run) result(stop string, proc *procReadings) *Result {
 		if res.Delivered > 0 {
 			h.CPUPerDeliveryUS = h.CPUSeconds / float64(res.Delivered) * 1e6
 		}
+		base := proc.start.RSSBytes
+		if cfg.Replay != ReplayNone {
+			base = proc.measureFrom.RSSBytes
+		}
 		if n := res.Connected + res.Slow.Connected; n > 0 {
-			h.RSSPerSubscriberB = float64(h.RSSReadyBytes-h.RSSStartBytes) / float64(n)
+			h.RSSPerSubscriberB = float64(h.RSSReadyBytes-base) / float64(n)
 		}
 		res.HubProcess = h
 	}

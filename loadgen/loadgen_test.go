@@ -184,8 +184,8 @@ func TestRun_CountsSubscribersTheHubRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.ConnectError != 3 || res.Connected != 0 || res.Lost != 15 || res.Stop != "complete" {
-		t.Errorf("connect errors %d, connected %d, lost %d, stop %q; want 3, 0, 15, complete", res.ConnectError, res.Connected, res.Lost, res.Stop)
+	if res.ConnectError != 3 || res.Connected != 0 || res.Lost != 15 || res.Stop != "ended" {
+		t.Errorf("connect errors %d, connected %d, lost %d, stop %q; want 3, 0, 15, ended", res.ConnectError, res.Connected, res.Lost, res.Stop)
 	}
 	if len(res.Errors) == 0 || !strings.Contains(res.Errors[0], "401") {
 		t.Errorf("errors = %q, want the hub's 401", res.Errors)

@@ -76,6 +76,7 @@ func (s *subscriber) run(ctx context.Context, r *run, sem chan struct{}, headers
 		return
 	}
 	if s.tr.expected == 0 {
+		r.completed.Add(1)
 		finish()
 	}
 
@@ -104,6 +105,7 @@ func (s *subscriber) run(ctx context.Context, r *run, sem chan struct{}, headers
 		s.lastDelivery = now
 		r.latency.Record(s.index, now-sent)
 		if s.tr.record(n) {
+			r.completed.Add(1)
 			finish()
 		}
 	}
