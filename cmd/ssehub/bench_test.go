@@ -14,21 +14,20 @@ import (
 	"github.com/ssehub/ssehub/loadgen/loadgentest"
 )
 
-// benchJSONFields are the documented top-level fields of ssehub bench -json.
-var benchJSONFields = []string{
-	"hub", "topic", "subscribers", "requested", "connected", "connect_errors", "slow", "updates",
-	"published", "rate", "payload_bytes", "source_addrs", "expected", "delivered", "distinct", "lost",
-	"duplicated", "out_of_order", "unexpected", "complete_subscribers", "stream_errors",
-	"publish_seconds", "delivery_seconds", "delivered_per_second", "published_per_second",
-	"latency_us", "connect_us", "hub_process", "open_files", "stop", "elapsed_seconds",
-}
-
 func TestBench_JSONReportsExactlyTheInjectedFaults(t *testing.T) {
 	hub := loadgentest.Start(
 		loadgentest.Fault{Subscriber: 0, N: 3, Kind: loadgentest.Drop},
 		loadgentest.Fault{Subscriber: 1, N: 4, Kind: loadgentest.Duplicate},
 		loadgentest.Fault{Subscriber: 2, N: 5, Kind: loadgentest.Swap},
 	)
+	// The documented top-level fields of ssehub bench -json.
+	benchJSONFields := []string{
+		"hub", "topic", "subscribers", "requested", "connected", "connect_errors", "slow", "updates",
+		"published", "rate", "payload_bytes", "source_addrs", "expected", "delivered", "distinct", "lost",
+		"duplicated", "out_of_order", "unexpected", "complete_subscribers", "stream_errors",
+		"publish_seconds", "delivery_seconds", "delivered_per_second", "published_per_second",
+		"latency_us", "connect_us", "hub_process", "open_files", "stop", "elapsed_seconds",
+	}
 	defer hub.Close()
 	code, stdout, stderr := runMain(t, "", nil, "bench", "-hub", hub.URL, "-subscribers", "3", "-slow", "1",
 		"-updates", "30", "-payload", "120", "-drain-timeout", "300ms", "-pid", itoa(os.Getpid()), "-json", "-quiet")
