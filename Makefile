@@ -5,7 +5,7 @@
 GO       ?= go
 FUZZTIME ?= 5s
 
-.PHONY: run test deps vet unit fuzz bench screenshot build
+.PHONY: run test deps vet unit fuzz bench bench-scenarios screenshot build
 
 run:
 	$(GO) run ./cmd/ssehub
@@ -30,6 +30,12 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Issue 7's scenarios S1–S4 and the slow-consumer check with ssehub bench
+# against "ssehub serve" (BENCH_REPS, BENCH_SCENARIOS, BENCH_HUB_URL…: see the
+# script). Results go to bench/results/.
+bench-scenarios:
+	./bench/scenarios.sh
 
 # Re-takes the README's screenshot from the browser test.
 screenshot: deps

@@ -48,6 +48,7 @@ func commands() []command {
 		{"listen", "print the events of a stream as they arrive", runListen},
 		{"publish", "publish an update to a Mercure hub", runPublish},
 		{"token", "print a JWT that lets its holder publish or subscribe", runToken},
+		{"bench", "load-test a Mercure hub: delivery, loss, latency, hub CPU and memory", runBench},
 	}
 }
 

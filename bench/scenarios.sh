@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Runs the scenarios of issue 7 against a Mercure hub and writes the results:
+#
+#   s1    1,000 subscribers, 2,000 updates as fast as possible:
+#         hub CPU per delivery, delivery latency p50 / p99
+#   s2    10,000 subscribers, 200 updates at 100/s: hub CPU per delivery
+#   s3    10,000 idle subscribers: hub memory per subscriber
+#   s4    5,000 updates in history, 100 subscribers resume from the first id
+#         (exact = 499,900 of 499,900)
+#   slow  s1 with one more subscriber that never reads: compare p99 with s1
+#
+# Each scenario runs BENCH_REPS times (default 5) against a fresh "ssehub
+# serve", pinned to CPU 0 while the load generator is pinned to CPU 1 when
+# the machine has two or more. Every run's JSON goes to
+# bench/results/<date>-<scenario>.json (an array), the medians to
+# bench/results/<date>-summary.md.
+#
+# Environment:
+#   BENCH_SCENARIOS   which scenarios, default "s1 s2 s3 s4 slow"
+#   BENCH_REPS        repetitions, default 5
+#   BENCH_OUT         result folder, default bench/results
+#   BENCH_HUB_URL     measure another hub at this URL instead of starting ours
+#   BENCH_HUB_PID     that hub's process id (for CPU and memory figures)
+#   BENCH_JWT_KEY     HS256 key of that hub (default: the key ours is given)
+#   BENCH_FLAGS       extra flags for every ssehub bench run
+#
+# Needs bash, go, jq and (for pinning) taskset. Every wait below is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reps=${BENCH_REPS:-5}
+scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow"}
+out=${BENCH_OUT:-bench/results}
+key=${BENCH_JWT_KEY:-ssehub-bench-secret}
+extra=${BENCH_FLAGS:-}
+date=$(date -u +%Y%m%d-%H%M%S)
+
+command -v jq >/dev/null || { echo "scenarios.sh: needs jq (apt-get install jq)" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+hub_pid=""
+stop_hub() {
+	if [[ -n $hub_pid ]]; then
+		kill "$hub_pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$hub_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$hub_pid" 2>/dev/null || true
+		wait "$hub_pid" 2>/dev/null || true
+		hub_pid=""
+	fi
+}
+cleanup() { stop_hub; rm -rf "$tmp"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "building ssehub into $tmp" >&2
+go build -o "$tmp/ssehub" ./cmd/ssehub
+
+hub_pin=() gen_pin=()
+pin_note="hub and load generator share the CPUs"
+if (( $(nproc) >= 2 )) && command -v taskset >/dev/null; then
+	hub_pin=(taskset -c 0) gen_pin=(taskset -c 1)
+	pin_note="hub pinned to CPU 0, load generator to CPU 1"
+	echo "pinning the hub to CPU 0 and the load generator to CPU 1" >&2
+else
+	echo "one CPU (or no taskset): hub and load generator share it" >&2
+fi
+
+# start_hub starts our hub with the flags given and sets hub_url, hub_pid.
+start_hub() {
+	if [[ -n ${BENCH_HUB_URL:-} ]]; then
+		hub_url=$BENCH_HUB_URL
+		hub_pid=""
+		return
+	fi
+	"${hub_pin[@]}" "$tmp/ssehub" serve -addr 127.0.0.1:0 -log-format json \
+		-jwt-key "$key" -anonymous -history-size 6000 "$@" 2>"$tmp/hub.log" &
+	hub_pid=$!
+	hub_url=""
+	for _ in $(seq 100); do
+		hub_url=$(jq -r 'select(.url != null) | .url' "$tmp/hub.log" 2>/dev/null | head -1)
+		[[ -n $hub_url ]] && break
+		kill -0 "$hub_pid" 2>/dev/null || { cat "$tmp/hub.log" >&2; echo "ssehub serve exited" >&2; exit 1; }
+		sleep 0.1
+	done
+	[[ -n $hub_url ]] || { echo "ssehub serve did not report its address in 10 s" >&2; exit 1; }
+	hub_url="${hub_url%/}/.well-known/mercure"
+}
+
+# scenario prints the hub flags and the bench flags of a scenario, on two lines.
+scenario() {
+	case $1 in
+	s1) echo ""; echo "-subscribers 1000 -updates 2000" ;;
+	s2) echo ""; echo "-subscribers 10000 -updates 200 -rate 100" ;;
+	s3) echo "-heartbeat 2s"; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
+	s4) echo ""; echo "-subscribers 100 -updates 5000 -replay first" ;;
+	slow) echo ""; echo "-subscribers 1000 -slow 1 -updates 2000" ;;
+	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow)" >&2; return 1 ;;
+	esac
+}
+
+mkdir -p "$out"
+summary="$out/$date-summary.md"
+{
+	echo "# ssehub bench scenarios, $date"
+	echo
+	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $pin_note; loopback, 200-byte payloads; medians of $reps runs."
+	echo "Hub: ${BENCH_HUB_URL:-ssehub serve (this commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown))}"
+	echo
+	echo "| scenario | delivered / expected | lost | dup | out of order | hub CPU µs/delivery | latency p50 ms | latency p99 ms | deliveries/s | RSS/subscriber KiB | connect p99 ms |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+} >"$summary"
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+for s in $scenarios; do
+	mapfile -t flags < <(scenario "$s")
+	read -ra hub_flags <<<"${flags[0]}"
+	read -ra bench_flags <<<"${flags[1]}"
+	runs="$tmp/$s.jsonl"
+	: >"$runs"
+	for rep in $(seq "$reps"); do
+		start_hub "${hub_flags[@]}"
+		pid=${BENCH_HUB_PID:-$hub_pid}
+		echo "== $s run $rep/$reps: ssehub bench ${bench_flags[*]} $extra" >&2
+		# shellcheck disable=SC2086 # $extra is a list of flags
+		"${gen_pin[@]}" "$tmp/ssehub" bench -hub "$hub_url" -jwt-key "$key" ${pid:+-pid "$pid"} \
+			-payload 200 -timeout 5m -json "${bench_flags[@]}" $extra >"$tmp/run.json" ||
+			echo "   (ssehub bench exited $?; its result is kept)" >&2
+		jq -c . "$tmp/run.json" >>"$runs"
+		jq -r 'def r: . * 100 | round / 100; "   \(.distinct)/\(.expected) delivered, lost \(.lost), p50 \(.latency_us.p50/1000|r) ms, p99 \(.latency_us.p99/1000|r) ms, CPU/delivery \(.hub_process.cpu_per_delivery_us // 0|r) µs, RSS/sub \((.hub_process.rss_per_subscriber_bytes // 0)/1024|r) KiB, stop \(.stop)"' "$tmp/run.json" >&2
+		stop_hub
+	done
+	jq -s . "$runs" >"$out/$date-$s.json"
+	m() { jq -r "$1" "$runs" | median; }
+	printf '| %s | %s / %s | %s | %s | %s | %.3f | %.3f | %.3f | %.0f | %.2f | %.2f |\n' "$s" \
+		"$(m .distinct)" "$(m .expected)" "$(m .lost)" "$(m .duplicated)" "$(m .out_of_order)" \
+		"$(m '.hub_process.cpu_per_delivery_us // 0')" "$(m '.latency_us.p50/1000')" "$(m '.latency_us.p99/1000')" \
+		"$(m .delivered_per_second)" "$(m '(.hub_process.rss_per_subscriber_bytes // 0)/1024')" "$(m '.connect_us.p99/1000')" >>"$summary"
+done
+
+if [[ " $scenarios " == *" s1 "* && " $scenarios " == *" slow "* ]]; then
+	p1=$(jq -r '.latency_us.p99' "$tmp/s1.jsonl" | median)
+	ps=$(jq -r '.latency_us.p99' "$tmp/slow.jsonl" | median)
+	awk -v a="$p1" -v b="$ps" 'BEGIN {printf "\nOne slow subscriber among 1,000 changes the others'"'"' p99 from %.3f ms to %.3f ms (%+.1f %%; the goal is under 10 %%).\n", a/1000, b/1000, (b-a)*100/a}' >>"$summary"
+fi
+echo >&2
+cat "$summary"
+echo "results: $out/$date-*.json, $summary" >&2

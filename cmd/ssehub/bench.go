@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/loadgen"
+)
+
+const benchSynopsis = `Usage: ssehub bench [flags]
+
+Load-tests a Mercure hub (ssehub's or any other): connects -subscribers to one
+topic, publishes -updates numbered, timestamped updates, and reports delivered
+against expected, lost, duplicated and out-of-order updates, delivery latency,
+connect time and — with -pid — the hub's CPU time and memory.
+
+Publishing starts once every subscriber has received its response headers
+(ssehub's hub registers a subscription before it sends them). The run ends when
+every subscriber has every update, when nothing arrived for -drain-timeout, or
+after -timeout.
+
+Examples:
+
+  ssehub bench -hub http://127.0.0.1:8080/.well-known/mercure -jwt-key secret \
+    -subscribers 1000 -updates 2000 -pid $(pgrep -n ssehub) -plot latency.png
+  ssehub bench -subscribers 100 -updates 5000 -replay first -json`
+
+// benchFlags are the parsed flags of ssehub bench.
+type benchFlags struct {
+	cfg         loadgen.Config
+	jwtKey      string
+	jsonOut     bool
+	plotPath    string
+	quiet       bool
+	replayValue string
+}
+
+func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
+	f := &benchFlags{}
+	c := &f.cfg
+	fs := m.newFlagSet("bench", benchSynopsis)
+	fs.StringVar(&c.HubURL, "hub", "http://127.0.0.1:8080/.well-known/mercure", "the hub's URL")
+	fs.StringVar(&c.Topic, "topic", "", "topic to publish and subscribe to (default: one unique to the run)")
+	fs.IntVar(&c.Subscribers, "subscribers", 100, "subscribers that read and are measured")
+	fs.IntVar(&c.Slow, "slow", 0, "extra subscribers that connect but never read (slow consumers);\ntheir figures are kept out of the others'")
+	fs.IntVar(&c.Updates, "updates", 1000, "updates to publish")
+	fs.Float64Var(&c.Rate, "rate", 0, "updates per second; 0 publishes as fast as the hub accepts them")
+	fs.IntVar(&c.Payload, "payload", loadgen.DefaultPayload, "size of each update's data, in bytes")
+	fs.StringVar(&f.replayValue, "replay", "", "publish every update first, then subscribe with Last-Event-ID:\n\"first\" (the first update's id: expects the other updates-1) or\n\"earliest\" (the whole history: expects all updates)")
+	fs.IntVar(&c.SourceAddrs, "source-addrs", 0, "loopback source addresses 127.0.0.1..127.0.0.K to spread subscribers over\n(about 28,000 connections fit per address); 0 picks one per 25,000")
+	fs.StringVar(&f.jwtKey, "jwt-key", "", "HS256 secret: mint a publisher token ({\"mercure\":{\"publish\":[\"*\"]}})\nand a subscriber token ({\"mercure\":{\"subscribe\":[\"*\"]}})")
+	fs.StringVar(&c.PublisherToken, "publisher-token", "", "bearer token to publish with (overrides -jwt-key)")
+	fs.StringVar(&c.SubscriberToken, "subscriber-token", "", "bearer token to subscribe with (overrides -jwt-key);\nwithout either, subscribers are anonymous")
+	fs.DurationVar(&c.Idle, "idle", 0, "keep the subscribers connected this long before publishing\n(for memory per idle subscriber: use with -updates 0 and -pid)")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", loadgen.DefaultConnectTimeout, "longest wait for the subscribers' response headers")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", loadgen.DefaultDrainTimeout, "end the run when no update arrived for this long")
+	fs.DurationVar(&c.Timeout, "timeout", loadgen.DefaultTimeout, "longest the whole run may take")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", loadgen.DefaultConnectConcurrency, "connections opened at once")
+	fs.IntVar(&c.PID, "pid", 0, "the hub's process id: report its CPU time and memory (Linux /proc)")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of the summary")
+	fs.StringVar(&f.plotPath, "plot", "", "draw the latency distribution to this PNG file")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress display")
+	if err := m.parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q: ssehub bench takes only flags", fs.Arg(0))}
+	}
+	c.Replay = f.replayValue
+	switch {
+	case c.Subscribers < 0 || c.Slow < 0 || c.Updates < 0 || c.Payload < 0 || c.SourceAddrs < 0:
+		return nil, usageError{errors.New("-subscribers, -slow, -updates, -payload and -source-addrs must not be negative")}
+	case c.Subscribers == 0 && c.Slow == 0:
+		return nil, usageError{errors.New("-subscribers: need at least one subscriber")}
+	case c.Rate < 0:
+		return nil, usageError{fmt.Errorf("-rate %g: must not be negative", c.Rate)}
+	case c.Replay != loadgen.ReplayNone && c.Replay != loadgen.ReplayFirst && c.Replay != loadgen.ReplayEarliest:
+		return nil, usageError{fmt.Errorf("-replay %q: want first or earliest", c.Replay)}
+	case c.Replay == loadgen.ReplayFirst && c.Updates < 2:
+		return nil, usageError{errors.New("-replay first needs -updates 2 or more")}
+	case c.SourceAddrs > 254:
+		return nil, usageError{fmt.Errorf("-source-addrs %d: at most 254", c.SourceAddrs)}
+	case !strings.HasPrefix(c.HubURL, "http://") && !strings.HasPrefix(c.HubURL, "https://"):
+		return nil, usageError{fmt.Errorf("-hub %q: want an http:// or https:// URL", c.HubURL)}
+	}
+	return f, nil
+}
+
+func runBench(ctx context.Context, m *Main, args []string) error {
+	f, err := parseBenchFlags(m, args)
+	if err != nil {
+		return err
+	}
+	c := &f.cfg
+	if f.jwtKey != "" {
+		pub, sub, err := loadgen.Tokens(f.jwtKey, c.Timeout+time.Hour)
+		if err != nil {
+			return err
+		}
+		c.PublisherToken = firstSet(c.PublisherToken, pub)
+		c.SubscriberToken = firstSet(c.SubscriberToken, sub)
+	}
+
+	// Raise the open-files limit, and cap the subscribers when it is not
+	// enough.
+	files, err := loadgen.RaiseOpenFiles()
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "ssehub bench: %v\n", err)
+	}
+	requested := c.Subscribers
+	if limit := loadgen.MaxConnections(files.Limit); files.Limit > 0 && c.Subscribers+c.Slow > limit {
+		files.Capped = true
+		c.Slow = min(c.Slow, limit)
+		c.Subscribers = max(limit-c.Slow, 0)
+		fmt.Fprintf(m.Stderr, "ssehub bench: the open-files limit (%d) caps subscribers at %d (asked for %d) and slow subscribers at %d; raise the hard limit (ulimit -Hn) to run more\n",
+			files.Limit, c.Subscribers, requested, c.Slow)
+		if c.Subscribers == 0 && c.Slow == 0 {
+			return fmt.Errorf("the open-files limit (%d) leaves room for no subscriber", files.Limit)
+		}
+	}
+
+	if !f.quiet {
+		c.Progress = newProgressPrinter(m.Stderr)
+		c.ProgressInterval = 200 * time.Millisecond
+	}
+	res, runErr := loadgen.Run(ctx, *c)
+	if !f.quiet {
+		finishProgress(m.Stderr)
+	}
+	if res == nil {
+		return runErr
+	}
+	res.Requested = requested
+	res.OpenFiles = files
+
+	if f.plotPath != "" {
+		if err := writePlotFile(f.plotPath, res); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("writing the JSON result: %w", err)
+		}
+	} else {
+		printSummary(m.Stdout, res, f.plotPath)
+	}
+	return runErr
+}
+
+// firstSet returns a if it is set, b otherwise.
+func firstSet(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func writePlotFile(path string, res *loadgen.Result) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("creating the plot file: %w", err)
+	}
+	title := fmt.Sprintf("%d subscribers × %d updates of %d B — %d deliveries", res.Subscribers, res.Updates, res.PayloadBytes, res.Delivered)
+	err = loadgen.WritePlot(out, res.Latency(), title)
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing %s: %w", path, cerr)
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// printSummary writes the readable report of res.
+func printSummary(w io.Writer, r *loadgen.Result, plotPath string) {
+	rate := "as fast as possible"
+	if r.Rate > 0 {
+		rate = fmt.Sprintf("at %g/s", r.Rate)
+	}
+	fmt.Fprintf(w, "ssehub bench → %s\n", r.Hub)
+	fmt.Fprintf(w, "  %d subscribers", r.Subscribers)
+	if r.Slow.Subscribers > 0 {
+		fmt.Fprintf(w, " (+%d slow)", r.Slow.Subscribers)
+	}
+	fmt.Fprintf(w, ", %d updates of %d bytes %s", r.Updates, r.PayloadBytes, rate)
+	if r.Replay != "" {
+		fmt.Fprintf(w, ", replayed from %s", r.Replay)
+	}
+	fmt.Fprintf(w, ", %d source address(es)\n", r.SourceAddrs)
+	fmt.Fprintf(w, "  stopped:        %s after %.2f s\n", r.Stop, r.ElapsedSecond)
+	fmt.Fprintf(w, "  connected:      %d of %d (%d failed)   connect p50 %s  p99 %s  max %s\n",
+		r.Connected, r.Subscribers, r.ConnectError, us(r.ConnectUS.P50), us(r.ConnectUS.P99), us(r.ConnectUS.Max))
+	if r.Slow.Subscribers > 0 {
+		fmt.Fprintf(w, "  slow:           %d of %d connected, never read (left out of every figure below)\n", r.Slow.Connected, r.Slow.Subscribers)
+	}
+	fmt.Fprintf(w, "  published:      %d of %d in %.3f s (%.0f/s)\n", r.Published, r.Updates, r.PublishSeconds, r.PublishedPerSecond)
+	pct := 100.0
+	if r.Expected > 0 {
+		pct = 100 * float64(r.Distinct) / float64(r.Expected)
+	}
+	fmt.Fprintf(w, "  delivered:      %d of %d expected (%.3f%%), %.0f deliveries/s over %.3f s\n",
+		r.Distinct, r.Expected, pct, r.DeliveredPerSecond, r.DeliverySeconds)
+	fmt.Fprintf(w, "  faults:         lost %d   duplicated %d   out of order %d   unexpected %d   complete subscribers %d of %d\n",
+		r.Lost, r.Duplicated, r.OutOfOrder, r.Unexpected, r.Complete, r.Subscribers)
+	l := r.LatencyUS
+	fmt.Fprintf(w, "  latency:        p50 %s   p90 %s   p99 %s   p99.9 %s   max %s   (%d samples)\n",
+		us(l.P50), us(l.P90), us(l.P99), us(l.P999), us(l.Max), l.Count)
+	if h := r.HubProcess; h != nil {
+		fmt.Fprintf(w, "  hub (pid %d):  CPU %.2f s = %.2f µs per delivery   RSS %s → %s → %s (%+.1f KiB per subscriber)\n",
+			h.PID, h.CPUSeconds, h.CPUPerDeliveryUS, mib(h.RSSStartBytes), mib(h.RSSReadyBytes), mib(h.RSSEndBytes), h.RSSPerSubscriberB/1024)
+	}
+	of := r.OpenFiles
+	note := ""
+	if of.Raised {
+		note = " (raised to the hard limit)"
+	}
+	if of.Capped {
+		note += fmt.Sprintf("; it capped subscribers at %d of %d asked", r.Subscribers, r.Requested)
+	}
+	fmt.Fprintf(w, "  open files:     limit %d%s\n", of.Limit, note)
+	if plotPath != "" {
+		fmt.Fprintf(w, "  plot:           %s\n", plotPath)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "  error:          %s\n", e)
+	}
+}
+
+// us formats microseconds.
+func us(v float64) string {
+	switch {
+	case v < 1000:
+		return fmt.Sprintf("%.0f µs", v)
+	case v < 1e6:
+		return fmt.Sprintf("%.2f ms", v/1e3)
+	default:
+		return fmt.Sprintf("%.2f s", v/1e6)
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// newProgressPrinter returns a Progress callback drawing a bar on w: redrawn
+// in place with \r when w is a terminal, otherwise a line every 5 seconds.
+func newProgressPrinter(w io.Writer) func(loadgen.Progress) {
+	tty := isTerminal(w)
+	var lastLine time.Time
+	return func(p loadgen.Progress) {
+		if !tty {
+			if p.Phase != "done" && time.Since(lastLine) < 5*time.Second {
+				return
+			}
+			lastLine = time.Now()
+		}
+		var frac float64
+		var what string
+		switch p.Phase {
+		case "connect":
+			frac = ratio(int64(p.Connected), int64(p.Subscribers))
+			what = fmt.Sprintf("connected %d/%d", p.Connected, p.Subscribers)
+		case "publish-history":
+			frac = ratio(int64(p.Published), int64(p.Updates))
+			what = fmt.Sprintf("published %d/%d", p.Published, p.Updates)
+		case "idle":
+			frac = 1
+			what = fmt.Sprintf("connected %d/%d, idle", p.Connected, p.Subscribers)
+		default:
+			frac = ratio(p.Delivered, p.Expected)
+			what = fmt.Sprintf("published %d/%d, delivered %d/%d", p.Published, p.Updates, p.Delivered, p.Expected)
+		}
+		const width = 30
+		filled := int(frac * width)
+		bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
+		line := fmt.Sprintf("%-7s %s %3.0f%%  %s  %.1fs", p.Phase, bar, 100*frac, what, p.Elapsed.Seconds())
+		if tty {
+			fmt.Fprintf(w, "\r\033[K%s", line)
+		} else {
+			fmt.Fprintln(w, line)
+		}
+	}
+}
+
+func finishProgress(w io.Writer) {
+	if isTerminal(w) {
+		fmt.Fprintln(w)
+	}
+}
+
+func ratio(a, b int64) float64 {
+	if b <= 0 {
+		return 1
+	}
+	return min(max(float64(a)/float64(b), 0), 1)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,99 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// publisher posts the run's updates to the hub, one request at a time over
+// a kept-alive connection.
+type publisher struct {
+	r      *run
+	client *http.Client
+	tr     *http.Transport
+}
+
+func newPublisher(r *run) *publisher {
+	tr := &http.Transport{
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &publisher{r: r, tr: tr, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (p *publisher) close() { p.tr.CloseIdleConnections() }
+
+// publishAll publishes updates from to Updates-1, paced at cfg.Rate when it
+// is set. It stops at the first update the hub refuses.
+func (p *publisher) publishAll(ctx context.Context, from int) error {
+	cfg := p.r.cfg
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.Rate)
+	}
+	start := time.Now()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	data := make([]byte, 0, cfg.Payload+64)
+	form := make(url.Values, 3)
+	for n := from; n < cfg.Updates; n++ {
+		if interval > 0 {
+			if wait := time.Until(start.Add(time.Duration(n-from) * interval)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := time.Now().UnixNano()
+		p.r.pubStart.CompareAndSwap(0, now)
+		data = AppendPayload(data[:0], n, now, cfg.Payload)
+		form.Set("topic", p.r.topic)
+		form.Set("data", string(data))
+		form.Set("id", p.r.updateID(n))
+		if err := p.post(ctx, form.Encode()); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			p.r.addError("publishing update %d: %v", n, err)
+			return fmt.Errorf("publishing update %d of %d to %s: %w", n, cfg.Updates, cfg.HubURL, err)
+		}
+		p.r.pubCount.Add(1)
+		p.r.pubEnd.Store(time.Now().UnixNano())
+	}
+	return nil
+}
+
+func (p *publisher) post(ctx context.Context, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.r.cfg.HubURL, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p.r.cfg.PublisherToken != "" {
+		req.Header.Set("Authorization", "Bearer "+p.r.cfg.PublisherToken)
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ssehub/ssehub/sse"
+)
+
+// subscriber is one subscription's connection and bookkeeping.
+type subscriber struct {
+	index int
+	slow  bool // connects but never reads
+	tr    *tracker
+
+	// Written by the subscriber's goroutine, read after it has stopped.
+	connected    bool
+	streamErr    bool  // the stream ended or failed before the run stopped it
+	lastDelivery int64 // Unix nanos of the last update received
+}
+
+// run connects, calls headersDone once the response headers have arrived
+// (or the connection failed), then reads and accounts for updates until ctx
+// ends or the stream does.
+func (s *subscriber) run(ctx context.Context, r *run, sem chan struct{}, headersDone func()) {
+	once := false
+	signal := func() {
+		if !once {
+			once = true
+			headersDone()
+		}
+	}
+	defer signal()
+	finished := false
+	finish := func() {
+		if !finished && !s.slow {
+			finished = true
+			r.finished.Add(1)
+		}
+	}
+	defer finish()
+
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	r.connectStart.CompareAndSwap(0, time.Now().UnixNano())
+	began := time.Now()
+	conn, body, err := s.connect(ctx, r)
+	<-sem
+	if err != nil {
+		if ctx.Err() == nil {
+			r.addError("subscriber %d: %v", s.index, err)
+		}
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	defer conn.Close()
+	s.connected = true
+	r.connected.Add(1)
+	if !s.slow {
+		r.connect.Record(s.index, time.Since(began).Nanoseconds())
+	}
+	signal()
+	if s.slow {
+		<-ctx.Done()
+		return
+	}
+	if s.tr.expected == 0 {
+		r.completed.Add(1)
+		finish()
+	}
+
+	p := sse.NewParser(body)
+	p.MaxEventBytes = 1 << 20
+	for {
+		ev, err := p.Next()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.streamErr = true
+				if err == io.EOF {
+					r.addError("subscriber %d: the hub ended the stream", s.index)
+				} else {
+					r.addError("subscriber %d: reading the stream: %v", s.index, err)
+				}
+			}
+			return
+		}
+		now := time.Now().UnixNano()
+		n, sent, ok := ParsePayload(ev.Data)
+		if !ok {
+			s.tr.delivered.Add(1)
+			s.tr.unexpected++
+			continue
+		}
+		s.lastDelivery = now
+		r.latency.Record(s.index, now-sent)
+		if s.tr.record(n) {
+			r.completed.Add(1)
+			finish()
+		}
+	}
+}
+
+// connect dials the hub from the subscriber's source address, sends the
+// subscription request and reads the response headers, all within
+// ConnectTimeout. It returns the connection and the event-stream body.
+func (s *subscriber) connect(ctx context.Context, r *run) (net.Conn, io.Reader, error) {
+	cfg := r.cfg
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
+	if len(r.sources) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: r.sources[s.index%len(r.sources)]}
+	}
+	addr := r.hub.Host
+	if r.hub.Port() == "" {
+		port := "80"
+		if r.hub.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(r.hub.Hostname(), port)
+	}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	if r.hub.Scheme == "https" {
+		conn = tls.Client(conn, &tls.Config{ServerName: r.hub.Hostname(), NextProtos: []string{"http/1.1"}})
+	}
+	fail := func(err error) (net.Conn, io.Reader, error) {
+		conn.Close()
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	_ = conn.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
+
+	u := r.subscribeURL()
+	req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if cfg.SubscriberToken != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.SubscriberToken)
+	}
+	switch cfg.Replay {
+	case ReplayFirst:
+		req.Header.Set("Last-Event-ID", r.updateID(0))
+	case ReplayEarliest:
+		req.Header.Set("Last-Event-ID", "earliest")
+	}
+	bw := bufio.NewWriterSize(conn, 1024)
+	if err := req.Write(bw); err != nil {
+		return fail(fmt.Errorf("sending the subscription request: %w", err))
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(fmt.Errorf("sending the subscription request: %w", err))
+	}
+	br := bufio.NewReaderSize(conn, 4096)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return fail(fmt.Errorf("reading the response headers: %w", err))
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return fail(fmt.Errorf("subscribing to %s: %s: %q", u.Redacted(), resp.Status, msg))
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		return fail(fmt.Errorf("subscribing to %s: Content-Type %q, want text/event-stream", u.Redacted(), resp.Header.Get("Content-Type")))
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return conn, resp.Body, nil
+}
