@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, when it is missing:
 # Debian's Chromium (browser tests) with a CJK font (the demo's poem),
-# Redis and NATS with JetStream (store tests), all on loopback.
+# Redis and NATS with JetStream (store tests), all on loopback; jq for the
+# benchmark scenarios.
 # It is safe to run again: present things are left alone.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ command -v chromium >/dev/null || command -v chromium-browser >/dev/null || miss
 dpkg-query -W -f='${Status}' fonts-wqy-zenhei 2>/dev/null | grep -q 'ok installed' || missing+=(fonts-wqy-zenhei)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nats-server >/dev/null || missing+=(nats-server)
+command -v jq >/dev/null || missing+=(jq)        # bench/scenarios.sh
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]} from Debian's packages"
   need_root apt-get update -qq
