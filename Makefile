@@ -13,7 +13,7 @@ run:
 build:
 	$(GO) build -o bin/ssehub ./cmd/ssehub
 
-test: deps vet unit fuzz
+test: deps vet fuzz unit
 
 deps:
 	./scripts/deps.sh
@@ -23,7 +23,7 @@ vet:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 unit:
-	$(GO) test -race -count=1 -timeout 9m ./...
+	./scripts/unit.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
