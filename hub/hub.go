@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,8 +199,12 @@ func (h *Hub) dispatch(u *Update) error {
 // Publish validates u, gives it an ID ("urn:uuid:…") when it has none and a
 // Time when it has none, and appends it to the store. It returns once the
 // update is stored; delivery to subscribers follows asynchronously, in Seq
-// order. Publish never waits for subscribers. An update whose ID is already
-// in history is not published again: the error wraps ErrDuplicateID.
+// order. Publish never waits for subscribers.
+//
+// An update whose ID is already in history is not stored again. When the
+// stored update has the same content, Publish returns nil, so a publisher
+// that retries after a timeout gets the same answer as the first time; when
+// the content differs, the error wraps ErrDuplicateID.
 func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if h.isClosed() {
 		return ErrClosed
@@ -213,11 +218,30 @@ func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if u.Time.IsZero() {
 		u.Time = time.Now()
 	}
-	if err := h.store.Append(ctx, u); err != nil {
+	err := h.store.Append(ctx, u)
+	if errors.Is(err, ErrDuplicateID) && h.isRetry(ctx, u) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("hub: publish %q: %w", u.ID, err)
 	}
 	h.published.Add(1)
 	return nil
+}
+
+// isRetry reports whether u, refused as a duplicate (Append has set its
+// Seq to the stored update's), carries the same content as the stored one.
+func (h *Hub) isRetry(ctx context.Context, u *Update) bool {
+	if u.Seq == 0 {
+		return false
+	}
+	stored, err := h.store.Read(ctx, u.Seq-1, 1)
+	if err != nil || len(stored) == 0 || stored[0].ID != u.ID {
+		return false
+	}
+	s := stored[0]
+	return s.Data == u.Data && s.Type == u.Type && s.Retry == u.Retry &&
+		s.Private == u.Private && slices.Equal(s.Topics, u.Topics)
 }
 
 // Replay asks Subscribe to send history before live updates.
@@ -599,8 +623,12 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 		if err != nil {
 			return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
 		}
+		done := len(ups) < s.h.pageSize
 		for _, u := range ups {
 			if u.Seq > s.replayEnd {
+				// Everything up to replayEnd has been read (or trimmed
+				// meanwhile): the live queue takes over from here.
+				done = true
 				break
 			}
 			s.cursor = u.Seq
@@ -615,7 +643,7 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 			s.h.replayed.Add(1)
 			dst = append(dst, m)
 		}
-		if len(ups) < s.h.pageSize || s.cursor >= s.replayEnd {
+		if done || s.cursor >= s.replayEnd {
 			s.replaying = false
 		}
 		s.signal() // more history, or the live queue, may be waiting

@@ -196,3 +196,42 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// A replay whose history is trimmed away before it is read must hand over
+// to the live queue instead of re-reading the same page for ever.
+func TestSubscribe_ReplayWhoseHistoryWasTrimmedHandsOverToLive(t *testing.T) {
+	st := memory.New(memory.Options{MaxUpdates: 4})
+	t.Cleanup(func() { st.Close() })
+	h := newHub(t, hub.Config{Store: st, QueueSize: 1000, ReplayPageSize: 4})
+	ctx := context.Background()
+	// A live watcher receiving an update proves the follower dispatched it.
+	watcher, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	// One at a time, so that the follower sees every update before the
+	// store trims it.
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := h.Publish(ctx, &hub.Update{ID: strconv.Itoa(i), Topics: []string{"t"}}); err != nil {
+				t.Fatal(err)
+			}
+			receive(t, watcher, 1)
+		}
+	}
+	publish(0, 4)
+	s, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"}, Replay: &hub.Replay{AfterID: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Trim everything the replay was going to read.
+	publish(4, 12)
+	got := receive(t, s, 8)
+	for i, m := range got {
+		if want := strconv.Itoa(i + 4); m.Update.ID != want {
+			t.Fatalf("message %d is %q, want %q", i, m.Update.ID, want)
+		}
+	}
+}

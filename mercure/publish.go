@@ -74,7 +74,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	switch err := s.hub.Publish(r.Context(), u); {
 	case errors.Is(err, hub.ErrDuplicateID):
-		httpErrorf(w, http.StatusConflict, "an update with id %q is already in history", u.ID)
+		httpErrorf(w, http.StatusConflict, "an update with id %q and other content is already in history", u.ID)
 		return
 	case errors.Is(err, hub.ErrInvalidUpdate):
 		httpErrorf(w, http.StatusBadRequest, "%v", err)

@@ -51,11 +51,12 @@ type Parser struct {
 	// DefaultMaxEventBytes.
 	MaxEventBytes int
 
-	r   io.Reader
-	buf []byte // unread bytes are buf[start:end]
-	pos int
-	end int
-	err error // sticky read error
+	r      io.Reader
+	buf    []byte // unread bytes are buf[start:end]
+	pos    int
+	end    int
+	err    error // sticky read error
+	failed error // sticky limit error: no line is read after it
 
 	started  bool // the BOM check has been done
 	skipLF   bool // the previous line ended with CR: a following LF is part of it
@@ -63,8 +64,10 @@ type Parser struct {
 	hasRetry bool
 	retry    time.Duration
 
-	lastID    string
+	lastID    string // the last event ID buffer
+	lastIDStr string // the last event ID string: lastID as of the last blank line
 	eventType string
+	prevType  string // the last type seen, reused to save an allocation
 	data      []byte
 	hasData   bool
 	evRetry   time.Duration
@@ -101,9 +104,21 @@ func (p *Parser) All() iter.Seq2[Event, error] {
 	}
 }
 
-// LastEventID returns the stream's last event ID buffer: the value a client
-// sends as Last-Event-ID when it reconnects.
-func (p *Parser) LastEventID() string { return p.lastID }
+// LastEventID returns the stream's last event ID string: the value a client
+// sends as Last-Event-ID when it reconnects. It is the last event ID buffer as
+// it stood at the last blank line, so an id field in an event that the end of
+// the stream cut off does not count, while an id in a block without data
+// (which is not dispatched) does.
+func (p *Parser) LastEventID() string { return p.lastIDStr }
+
+// SetLastEventID sets the last event ID buffer and string to id, as a client
+// does when it resumes a stream on a new connection: events dispatched before
+// the new stream sends an id field then carry id, and LastEventID returns id
+// until the stream changes it. Call it before the first call to Next.
+func (p *Parser) SetLastEventID(id string) {
+	p.lastID = id
+	p.lastIDStr = id
+}
 
 // Retry returns the reconnection time most recently set by the stream, and
 // whether the stream set one at all. A retry field takes effect as soon as it
@@ -115,6 +130,9 @@ func (p *Parser) Retry() (time.Duration, bool) { return p.retry, p.hasRetry }
 // errors are those of the underlying reader or a wrapped ErrLineTooLong or
 // ErrEventTooLarge; after an error the Parser returns the same error again.
 func (p *Parser) Next() (Event, error) {
+	if p.failed != nil {
+		return Event{}, p.failed
+	}
 	for {
 		line, err := p.readLine()
 		if err != nil {
@@ -161,18 +179,21 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 	}
 	switch string(field) {
 	case "event":
-		p.eventType = decodeUTF8(value)
+		p.eventType = reuse(p.prevType, value)
+		p.prevType = p.eventType
 	case "data":
-		if len(p.data)+len(value)+1 > p.maxEvent() {
-			p.err = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.maxEvent(), p.line)
-			return Event{}, false, p.err
-		}
+		// The limit is checked after decoding: a replacement character
+		// takes three bytes where the invalid byte took one.
 		p.data = appendUTF8(p.data, value)
+		if len(p.data) > p.maxEvent() {
+			p.failed = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.maxEvent(), p.line)
+			return Event{}, false, p.failed
+		}
 		p.data = append(p.data, '\n')
 		p.hasData = true
 	case "id":
 		if indexByte(value, 0) < 0 {
-			p.lastID = decodeUTF8(value)
+			p.lastID = reuse(p.lastID, value)
 		}
 	case "retry":
 		if ms, ok := parseDigits(value); ok {
@@ -192,6 +213,7 @@ func (p *Parser) dispatch() (Event, bool) {
 		p.eventType = ""
 		p.evRetry = 0
 	}()
+	p.lastIDStr = p.lastID
 	if !p.hasData {
 		return Event{}, false
 	}
@@ -235,14 +257,14 @@ func (p *Parser) readLine() ([]byte, error) {
 				p.skipLF = rest[i] == '\r'
 				p.line++
 				if len(line) > p.maxLine() {
-					p.err = fmt.Errorf("%w: line %d is %d bytes, the limit is %d", ErrLineTooLong, p.line, len(line), p.maxLine())
-					return nil, p.err
+					p.failed = fmt.Errorf("%w: line %d is %d bytes, the limit is %d", ErrLineTooLong, p.line, len(line), p.maxLine())
+					return nil, p.failed
 				}
 				return line, nil
 			}
 			if len(rest) > p.maxLine() {
-				p.err = fmt.Errorf("%w: line %d exceeds %d bytes", ErrLineTooLong, p.line+1, p.maxLine())
-				return nil, p.err
+				p.failed = fmt.Errorf("%w: line %d exceeds %d bytes", ErrLineTooLong, p.line+1, p.maxLine())
+				return nil, p.failed
 			}
 		}
 		if p.err != nil {
@@ -337,6 +359,15 @@ func parseDigits(b []byte) (time.Duration, bool) {
 		ms = maxMS
 	}
 	return time.Duration(ms) * time.Millisecond, true
+}
+
+// reuse returns old when b decodes to it, and the decoded b otherwise, so
+// that a stream repeating the same type or id does not allocate for it.
+func reuse(old string, b []byte) string {
+	if old == string(b) {
+		return old
+	}
+	return decodeUTF8(b)
 }
 
 // decodeUTF8 returns b as a string, decoded as the WHATWG UTF-8 decoder does.

@@ -17,7 +17,11 @@ func (m *Main) newFlagSet(name, synopsis string) *flag.FlagSet {
 		fmt.Fprintf(out, "%s\n\nFlags (each can also be set in the environment variable shown):\n\n", strings.TrimSpace(synopsis))
 		fs.VisitAll(func(f *flag.Flag) {
 			name, usage := flag.UnquoteUsage(f)
-			fmt.Fprintf(out, "  -%s %s\n    \t%s", f.Name, name, strings.ReplaceAll(usage, "\n", "\n    \t"))
+			fmt.Fprintf(out, "  -%s", f.Name)
+			if name != "" {
+				fmt.Fprintf(out, " %s", name)
+			}
+			fmt.Fprintf(out, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
 			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
 				fmt.Fprintf(out, " (default %s)", f.DefValue)
 			}
@@ -58,3 +62,9 @@ func (m *Main) parseFlags(fs *flag.FlagSet, args []string) error {
 	})
 	return err
 }
+
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string     { return strings.Join(*f, ", ") }
+func (f *stringsFlag) Set(s string) error { *f = append(*f, s); return nil }

@@ -19,6 +19,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one kills the process at once.
+	context.AfterFunc(ctx, stop)
 	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	os.Exit(m.Run(ctx, os.Args[1:]))
 }
@@ -41,7 +43,12 @@ type command struct {
 
 // commands lists the subcommands in the order "ssehub help" shows them.
 func commands() []command {
-	return []command{}
+	return []command{
+		{"serve", "serve the hub and the typewriter demo (the default)", runServe},
+		{"listen", "print the events of a stream as they arrive", runListen},
+		{"publish", "publish an update to a Mercure hub", runPublish},
+		{"token", "print a JWT that lets its holder publish or subscribe", runToken},
+	}
 }
 
 // Exit codes.
@@ -61,6 +68,10 @@ func (e usageError) Unwrap() error { return e.err }
 // starts with a flag) and returns the process exit code.
 func (m *Main) Run(ctx context.Context, args []string) int {
 	name := "serve"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		m.printUsage(m.Stdout)
+		return exitOK
+	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		name, args = args[0], args[1:]
 	}
@@ -93,7 +104,7 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 }
 
 func (m *Main) printUsage(w io.Writer) {
-	fmt.Fprint(w, "ssehub is a Server-Sent Events hub, client and load generator.\n\nUsage:\n\n  ssehub <command> [flags]\n\nCommands:\n\n")
+	fmt.Fprint(w, "ssehub is a Server-Sent Events hub, client and load generator.\n\nUsage:\n\n  ssehub <command> [flags]\n  ssehub [serve flags]        (same as ssehub serve)\n\nCommands:\n\n")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}

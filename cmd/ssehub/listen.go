@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/client"
+	"github.com/ssehub/ssehub/sse"
+)
+
+const listenSynopsis = `
+Usage: ssehub listen [flags] URL
+
+Listen prints each event of the event stream at URL as it arrives, and
+reconnects as a browser does (with Last-Event-ID) when the connection drops.
+
+It exits with status 0 when the stream ends normally: the server answers
+204 No Content, -max-events events were printed, or the -end marker came.
+Otherwise it exits with status 1 and prints the reason on one line.
+
+Examples:
+
+  ssehub listen http://localhost:8080/events
+  ssehub listen -json -max-events 10 http://localhost:8080/events
+  ssehub listen -d @request.json -H 'Authorization: Bearer $KEY' \
+      -H 'Content-Type: application/json' -end '[DONE]' https://api.example.com/v1/chat
+`
+
+// headerFlag collects repeated -H 'Name: value' flags.
+type headerFlag struct{ h http.Header }
+
+func (f *headerFlag) String() string {
+	if f == nil || f.h == nil {
+		return ""
+	}
+	var parts []string
+	for name, values := range f.h {
+		for _, v := range values {
+			parts = append(parts, name+": "+v)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (f *headerFlag) Set(s string) error {
+	name, value, ok := strings.Cut(s, ":")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		return fmt.Errorf("header %q: want 'Name: value'", s)
+	}
+	if f.h == nil {
+		f.h = http.Header{}
+	}
+	f.h.Add(name, strings.TrimSpace(value))
+	return nil
+}
+
+// listenOptions are the flags of listen.
+type listenOptions struct {
+	method            string
+	header            headerFlag
+	data              string
+	lastEventID       string
+	noReconnect       bool
+	maxEvents         int
+	timeout           time.Duration
+	idleTimeout       time.Duration
+	end               string
+	maxAttempts       int
+	retryServerErrors bool
+	json              bool
+	verbose           bool
+}
+
+func runListen(ctx context.Context, m *Main, args []string) error {
+	var o listenOptions
+	fs := m.newFlagSet("listen", listenSynopsis)
+	fs.StringVar(&o.method, "X", "", "HTTP `method` (default GET, or POST with -d)")
+	fs.Var(&o.header, "H", "request header 'Name: value' (repeatable)")
+	fs.StringVar(&o.data, "d", "", "request body: text, @file, or @- for standard input; sent again on every reconnection")
+	fs.StringVar(&o.lastEventID, "last-event-id", "", "send this Last-Event-ID on the first request, to resume a stream")
+	fs.BoolVar(&o.noReconnect, "no-reconnect", false, "connect once: exit 0 when the body ends, 1 on any failure")
+	fs.IntVar(&o.maxEvents, "max-events", 0, "exit 0 after printing `N` events (0: no limit)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "exit 1 if the stream has not ended after this long (0: no limit)")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "drop a connection on which nothing arrived for this long (0: no limit)")
+	fs.StringVar(&o.end, "end", "", "a data value that ends the stream, such as [DONE]; it is not printed")
+	fs.IntVar(&o.maxAttempts, "max-attempts", 0, "give up after `N` consecutive attempts without an event (0: never)")
+	fs.BoolVar(&o.retryServerErrors, "retry-server-errors", false, "retry 5xx and 429 answers with backoff instead of exiting")
+	fs.BoolVar(&o.json, "json", false, `print one JSON object per event and line: {"type":...,"data":...,"id":...}`)
+	fs.BoolVar(&o.verbose, "v", false, "report connection state changes on standard error")
+	rest, err := m.parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usageError{fmt.Errorf("want exactly one URL, got %d arguments", len(rest))}
+	}
+	if o.maxEvents < 0 || o.maxAttempts < 0 || o.timeout < 0 || o.idleTimeout < 0 {
+		return usageError{errors.New("-max-events, -max-attempts, -timeout and -idle-timeout must not be negative")}
+	}
+	c := &client.Client{
+		URL:               rest[0],
+		Method:            o.method,
+		Header:            o.header.h,
+		LastEventID:       o.lastEventID,
+		EndData:           o.end,
+		NoReconnect:       o.noReconnect,
+		MaxAttempts:       o.maxAttempts,
+		RetryServerErrors: o.retryServerErrors,
+		ReadIdleTimeout:   o.idleTimeout,
+	}
+	if isFlagSet(fs, "d") {
+		body, err := m.readDataArg(o.data)
+		if err != nil {
+			return err
+		}
+		c.Body = body
+		if c.Method == "" {
+			c.Method = http.MethodPost
+		}
+	}
+	if o.verbose {
+		c.OnStateChange = func(st client.State, err error) {
+			if err != nil {
+				fmt.Fprintf(m.Stderr, "ssehub listen: %s: %s\n", st, oneLine(err))
+			} else {
+				fmt.Fprintf(m.Stderr, "ssehub listen: %s\n", st)
+			}
+		}
+	}
+
+	runCtx := ctx
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	emit := printText
+	if o.json {
+		emit = printJSON
+	}
+	n := 0
+	for ev, err := range c.Events(runCtx) {
+		if err != nil {
+			return listenError(ctx, runCtx, o, err)
+		}
+		if err := emit(m.Stdout, ev); err != nil {
+			return fmt.Errorf("writing event: %w", err)
+		}
+		if n++; o.maxEvents > 0 && n >= o.maxEvents {
+			break
+		}
+	}
+	return nil
+}
+
+// listenError turns the error that ended the stream into the one-line
+// reason listen exits with, with a hint of what to do where there is one.
+func listenError(ctx, runCtx context.Context, o listenOptions, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return errors.New("interrupted")
+	case runCtx.Err() != nil:
+		return fmt.Errorf("the stream did not end within %v (-timeout)", o.timeout)
+	}
+	msg := oneLine(err)
+	var rerr *client.ResponseError
+	switch {
+	case errors.As(err, &rerr) && (rerr.StatusCode == http.StatusUnauthorized || rerr.StatusCode == http.StatusForbidden):
+		msg += " (send credentials with -H 'Authorization: ...')"
+	case errors.As(err, &rerr) && rerr.StatusCode >= 500 && !o.retryServerErrors:
+		msg += " (use -retry-server-errors to keep trying)"
+	case errors.Is(err, client.ErrBadContentType):
+		msg += " (is this the URL of an event stream?)"
+	case errors.Is(err, sse.ErrLineTooLong), errors.Is(err, sse.ErrEventTooLarge):
+		msg += " (is this the URL of an event stream?)"
+	}
+	return errors.New(msg)
+}
+
+// oneLine returns the message of err without the client package's prefix,
+// on a single line.
+func oneLine(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "client: ")
+	return strings.Join(strings.Fields(msg), " ")
+}
+
+// jsonEvent is the line printed for each event with -json.
+type jsonEvent struct {
+	Type string `json:"type"`
+	Data string `json:"data"`
+	ID   string `json:"id"`
+}
+
+func printJSON(w io.Writer, ev sse.Event) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(jsonEvent{Type: ev.Type, Data: ev.Data, ID: ev.ID})
+}
+
+// printText prints an event for people: a header line with its type and id,
+// then its data, each line indented, then a blank line.
+func printText(w io.Writer, ev sse.Event) error {
+	var b strings.Builder
+	b.WriteString(ev.Type)
+	if ev.ID != "" {
+		b.WriteString("  id=" + ev.ID)
+	}
+	b.WriteByte('\n')
+	for line := range strings.SplitSeq(ev.Data, "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// readDataArg returns the bytes that a -d or -data flag stands for: the text
+// itself, the contents of the file after '@', or standard input for '@-'
+// or '-'.
+func (m *Main) readDataArg(v string) ([]byte, error) {
+	switch {
+	case v == "-" || v == "@-":
+		b, err := io.ReadAll(m.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading data from standard input: %w", err)
+		}
+		return b, nil
+	case strings.HasPrefix(v, "@"):
+		b, err := os.ReadFile(v[1:])
+		if err != nil {
+			return nil, fmt.Errorf("reading data: %w", err)
+		}
+		return b, nil
+	}
+	return []byte(v), nil
+}
+
+// parseInterspersed parses args like parseFlags, but lets flags follow the
+// positional arguments ("ssehub listen URL -json"), which it returns. An
+// argument "--" ends the flags.
+func (m *Main) parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// fs.Parse drops a "--" that ends the flags: everything after it
+		// is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	// Parsing no arguments keeps what was set and applies the environment.
+	return positional, m.parseFlags(fs, nil)
+}
+
+// isFlagSet reports whether the flag name was set, on the command line or
+// in the environment.
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

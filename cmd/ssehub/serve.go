@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ssehub/ssehub/demo"
+	"github.com/ssehub/ssehub/mercure"
+)
+
+// errShuttingDown is the cause given to every request context when the
+// server stops, so that streams can tell a shutdown from a lost client.
+var errShuttingDown = errors.New("server shutting down")
+
+const serveSynopsis = `Usage: ssehub serve [flags]
+
+Serves, on one address:
+  /                      the typewriter demo (open it in a browser, click 输出)
+  /sse/stream            the demo's event stream
+  /.well-known/mercure   the Mercure hub: subscribe with GET, publish with POST
+  /healthz, /metrics     health check and Prometheus metrics
+"ssehub" with no command does the same.
+
+Publishing needs a JWT signed with -publisher-jwt-key (or -jwt-key);
+subscribing needs one signed with -subscriber-jwt-key unless -anonymous.
+
+Stop it with Ctrl-C or SIGTERM: open streams are ended cleanly and the
+process exits within -shutdown-timeout.`
+
+func runServe(ctx context.Context, m *Main, args []string) error {
+	fs := m.newFlagSet("serve", serveSynopsis)
+	addr := fs.String("addr", "localhost:8080", "`host:port` to listen on; port 0 picks a free port")
+	demoDelay := fs.Duration("demo-delay", demo.DefaultDelay, "pause between two pieces of the demo poem")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
+	logs := addLogFlags(fs)
+	hubCfg := addHubFlags(fs)
+	if err := m.parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	logger, err := logs.logger(m.Stderr)
+	if err != nil {
+		return err
+	}
+
+	hubCfg.Logger = logger
+	hubSrv, err := mercure.New(*hubCfg)
+	if err != nil {
+		return usageError{err}
+	}
+	defer hubSrv.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/", demo.Handler(demo.Options{Delay: *demoDelay}))
+	hubSrv.Register(mux)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w (is another server using it? pick another with -addr or SSEHUB_ADDR)", *addr, err)
+	}
+	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
+// streams end first (with a retry hint, through beforeShutdown), every other
+// request context is cancelled with errShuttingDown, which ends the demo's
+// streams, and the server waits up to timeout for the handlers to return.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
+	baseCtx, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(nil)
+	srv := &http.Server{
+		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("ssehub is serving", "url", "http://"+ln.Addr().String()+"/")
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", timeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := beforeShutdown(shutdownCtx); err != nil {
+		logger.Warn("ending hub streams", "err", err)
+	}
+	cancelBase(errShuttingDown)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("requests still open after %s, closed them: %w", timeout, err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// logFlags are the logging flags every long-running command shares.
+type logFlags struct {
+	level  *string
+	format *string
+}
+
+func addLogFlags(fs interface {
+	String(name, value, usage string) *string
+}) logFlags {
+	return logFlags{
+		level:  fs.String("log-level", "info", "least severe log level shown: debug, info, warn or error"),
+		format: fs.String("log-format", "text", "log format: text (for people) or json (for machines)"),
+	}
+}
+
+func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*l.level)); err != nil {
+		return nil, usageError{fmt.Errorf("invalid -log-level %q: want debug, info, warn or error", *l.level)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(*l.format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usageError{fmt.Errorf("invalid -log-format %q: want text or json", *l.format)}
+	}
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/sse"
+)
+
+func TestServe_EndsStreamsCleanlyAndExitsOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			// A delay of an hour keeps the stream open until the signal.
+			s := startServer(t, "-demo-delay", "1h")
+			resp, err := http.Get(s.url + "/sse/stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			p := sse.NewParser(resp.Body)
+			for _, want := range []string{"ping", "message"} {
+				ev, err := p.Next()
+				if err != nil || ev.Type != want {
+					t.Fatalf("got %q, %v; want a %s event", ev, err, want)
+				}
+			}
+			if err := s.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			// The stream must end with a clean end of body, not a reset.
+			if _, err := p.Next(); !errors.Is(err, io.EOF) {
+				t.Fatalf("stream ended with %v, want a clean end", err)
+			}
+			if code := s.wait(t, 15*time.Second); code != 0 {
+				t.Fatalf("exit code %d, want 0\n%s", code, s.stderr)
+			}
+			if !strings.Contains(s.stderr.String(), `"msg":"stopped"`) {
+				t.Fatalf("no stop in the log:\n%s", s.stderr)
+			}
+		})
+	}
+}
+
+func TestServe_ServesTheDemoPage(t *testing.T) {
+	s := startServer(t)
+	resp, err := http.Get(s.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "输出") {
+		t.Fatalf("GET / = %d, %.80q", resp.StatusCode, b)
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	s.wait(t, 15*time.Second)
+}
+
+func TestServe_AddressInUseIsAClearError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, stderr := runMain(t, "", nil, "serve", "-addr", ln.Addr().String())
+	if code != exitFailure || !strings.Contains(stderr, "cannot listen on "+ln.Addr().String()) || !strings.Contains(stderr, "-addr") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestServe_EnvironmentBacksFlags(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// The address is taken, so the failure message proves which one was used.
+	code, _, stderr := runMain(t, "", map[string]string{"SSEHUB_ADDR": ln.Addr().String()}, "serve")
+	if code != exitFailure || !strings.Contains(stderr, ln.Addr().String()) {
+		t.Fatalf("SSEHUB_ADDR ignored: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runMain(t, "", map[string]string{"SSEHUB_DEMO_DELAY": "soon"}, "serve")
+	if code != exitUsage || !strings.Contains(stderr, "SSEHUB_DEMO_DELAY") {
+		t.Fatalf("bad SSEHUB_DEMO_DELAY: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestMain_Usage(t *testing.T) {
+	tests := []struct {
+		args     []string
+		code     int
+		contains string
+		stream   string
+	}{
+		{[]string{"--help"}, exitOK, "Commands:", "stdout"},
+		{[]string{"help"}, exitOK, "serve", "stdout"},
+		{[]string{"serve", "-help"}, exitOK, "[SSEHUB_ADDR]", "stderr"},
+		{[]string{"help", "serve"}, exitOK, "-shutdown-timeout", "stderr"},
+		{[]string{"nonsense"}, exitUsage, `unknown command "nonsense"`, "stderr"},
+		{[]string{"serve", "-no-such-flag"}, exitUsage, "flag provided but not defined", "stderr"},
+		{[]string{"serve", "extra"}, exitUsage, `unexpected argument "extra"`, "stderr"},
+		{[]string{"serve", "-log-level", "loud"}, exitUsage, "invalid -log-level", "stderr"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMain(t, "", nil, tt.args...)
+			out := stdout
+			if tt.stream == "stderr" {
+				out = stderr
+			}
+			if code != tt.code || !strings.Contains(out, tt.contains) {
+				t.Fatalf("exit %d (want %d); %s lacks %q:\nstdout: %s\nstderr: %s", code, tt.code, tt.stream, tt.contains, stdout, stderr)
+			}
+		})
+	}
+}
