@@ -13,6 +13,7 @@ import (
 
 	"github.com/ssehub/ssehub/demo"
 	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/store"
 )
 
 // errShuttingDown is the cause given to every request context when the
@@ -28,6 +29,11 @@ Serves, on one address:
   /healthz, /metrics     health check and Prometheus metrics
 "ssehub" with no command does the same.
 
+The hub's history (for clients that reconnect with Last-Event-ID) is kept
+in the file ssehub.db in the working directory, so it survives a restart;
+-store chooses another file, memory, or Redis / NATS shared by several
+nodes (see "Running several nodes" in the README).
+
 Publishing needs a JWT signed with -publisher-jwt-key (or -jwt-key);
 subscribing needs one signed with -subscriber-jwt-key unless -anonymous.
 
@@ -41,6 +47,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
+	storeURL := addStoreFlag(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -52,6 +59,19 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w (is another server using it? pick another with -addr or SSEHUB_ADDR)", *addr, err)
+	}
+	defer ln.Close()
+
+	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryAge: hubCfg.HistoryAge})
+	if err != nil {
+		return fmt.Errorf("opening the store (-store or SSEHUB_STORE): %w", err)
+	}
+	defer st.Close() // after the hub: deferred calls run last-in first-out
+	logger.Info("store opened", "store", *storeURL)
+	hubCfg.Store = st
 	hubCfg.Logger = logger
 	hubSrv, err := mercure.New(*hubCfg)
 	if err != nil {
@@ -62,11 +82,6 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demo.Options{Delay: *demoDelay}))
 	hubSrv.Register(mux)
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w (is another server using it? pick another with -addr or SSEHUB_ADDR)", *addr, err)
-	}
 	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
 }
 
