@@ -205,4 +205,9 @@ func TestStore_AcknowledgedUpdatesSurviveSIGKILL(t *testing.T) {
 			t.Fatalf("update %d = seq %d id %q, want seq %d id u%d", i, u.Seq, u.ID, i+1, i)
 		}
 	}
+	for _, id := range []string{"u0", fmt.Sprint("u", acked-1)} {
+		if err := s.Append(context.Background(), &hub.Update{ID: id, Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {
+			t.Fatalf("Append(%s) after SIGKILL = %v, want ErrDuplicateID", id, err)
+		}
+	}
 }
