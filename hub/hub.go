@@ -440,6 +440,19 @@ func (h *Hub) LastEventID(ctx context.Context) (string, error) {
 // Store returns the store the hub publishes to and follows.
 func (h *Hub) Store() Store { return h.store }
 
+// Health reports the state of the hub's store: nil when it is healthy or
+// cannot tell (it does not implement HealthChecker), the store's reason
+// otherwise, and ErrClosed once the hub is closed.
+func (h *Hub) Health(ctx context.Context) error {
+	if h.isClosed() {
+		return ErrClosed
+	}
+	if hc, ok := h.store.(HealthChecker); ok {
+		return hc.Health(ctx)
+	}
+	return nil
+}
+
 // Matcher returns the hub's shared selector matcher, for authorization
 // checks that should share its compiled selectors and caches.
 func (h *Hub) Matcher() *Matcher { return &h.matcher }

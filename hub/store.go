@@ -58,3 +58,11 @@ type Store interface {
 	// return, but makes them return soon.
 	Close() error
 }
+
+// HealthChecker is implemented by stores that can report their state (the
+// memory store cannot fail, so it does not). Health returns nil when the
+// store answers, or an error saying why it does not, wrapping
+// ErrUnavailable. Hub.Health uses it when the store implements it.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}

@@ -100,6 +100,11 @@ var (
 	// ErrClosed is returned (wrapped) by a closed Store or Hub, and is the
 	// Err of every subscription the hub ended by closing.
 	ErrClosed = errors.New("hub: closed")
+	// ErrUnavailable is wrapped by a Store's errors when its server cannot
+	// be reached or did not answer: the operation may or may not have taken
+	// effect, and can be retried later (the HTTP adapter answers 503 with
+	// Retry-After). A retried Append with the same ID is deduplicated.
+	ErrUnavailable = errors.New("hub: store unavailable")
 	// ErrSlowConsumer is the Err of a subscription the hub ended because its
 	// queue overflowed.
 	ErrSlowConsumer = errors.New("hub: subscriber too slow, queue overflowed")

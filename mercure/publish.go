@@ -1,6 +1,7 @@
 package mercure
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -79,7 +80,14 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "%v", err)
 		return
 	case errors.Is(err, hub.ErrClosed):
+		w.Header().Set("Retry-After", "1")
 		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
+		return
+	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// Not stored, or not known to be: the publisher retries with the
+		// same id, which the store deduplicates.
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		httpErrorf(w, http.StatusServiceUnavailable, "the update was not stored, retry later with the same id: %v", err)
 		return
 	case err != nil:
 		httpErrorf(w, http.StatusInternalServerError, "publish: %v", err)
@@ -88,3 +96,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, u.ID)
 }
+
+// retryAfterUnavailable is the Retry-After, in seconds, of the answers given
+// while the store is unavailable.
+const retryAfterUnavailable = "1"

@@ -39,6 +39,9 @@ const (
 	DefaultCookieName    = "mercureAuthorization"
 )
 
+// healthTimeout bounds the store check of HealthPath.
+const healthTimeout = 2 * time.Second
+
 // Config configures a Server. The zero value is a working hub with an
 // in-memory history of 1000 updates that refuses every publisher (no key)
 // and every subscriber (no key, no anonymous access).
@@ -116,6 +119,8 @@ type Server struct {
 	metrics   http.Handler
 	heartbeat []byte
 	retryHint []byte
+	// unavailableHint ends a stream that the store failed.
+	unavailableHint []byte
 
 	streams  sync.WaitGroup
 	closing  atomic.Bool
@@ -169,6 +174,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	s.heartbeat = []byte(":\n\n")
 	s.retryHint = fmt.Appendf(nil, ": hub shutting down\nretry: %d\n\n", c.ShutdownRetry.Milliseconds())
+	s.unavailableHint = fmt.Appendf(nil, ": store unavailable\nretry: %d\n\n", c.ShutdownRetry.Milliseconds())
 	return s, nil
 }
 
@@ -265,6 +271,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == HealthPath:
 		if s.closing.Load() {
 			httpErrorf(w, http.StatusServiceUnavailable, "shutting down")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		if err := s.hub.Health(ctx); err != nil {
+			w.Header().Set("Retry-After", retryAfterUnavailable)
+			httpErrorf(w, http.StatusServiceUnavailable, "store unhealthy: %v", err)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

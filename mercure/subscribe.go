@@ -56,6 +56,11 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
 		return
 	}
+	if errors.Is(err, hub.ErrUnavailable) {
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		httpErrorf(w, http.StatusServiceUnavailable, "the store is unavailable, retry later: %v", err)
+		return
+	}
 	if err != nil {
 		httpErrorf(w, http.StatusInternalServerError, "subscribe: %v", err)
 		return
@@ -140,10 +145,14 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			var err error
 			msgs, err = sub.Drain(ctx, msgs[:0])
 			if err != nil {
-				if errors.Is(err, hub.ErrClosed) {
+				switch {
+				case errors.Is(err, hub.ErrClosed):
 					write(s.retryHint)
-				} else if sub.Err() == nil {
+				case sub.Err() == nil:
+					// A replay page could not be read (the store is away):
+					// the client reconnects with its Last-Event-ID.
 					s.log.Warn("mercure: subscriber stream failed", "subscriber", sub.Info().ID, "err", err)
+					write(s.unavailableHint)
 				}
 				return
 			}

@@ -33,7 +33,9 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", mercure.DefaultHeartbeat,
 		"interval of the comment that keeps idle streams open through proxies; negative disables it")
 	fs.IntVar(&c.HistorySize, "history-size", 1000,
-		"how many updates to keep for clients that reconnect (Last-Event-ID); negative keeps none")
+		"how many updates to keep for clients that reconnect (Last-Event-ID);\nnegative keeps none (memory:// only); a store URL's size parameter wins")
+	fs.DurationVar(&c.HistoryAge, "history-age", 0,
+		"drop updates older than this from history, e.g. 24h; 0 keeps them whatever their age;\na store URL's age parameter wins")
 	fs.Int64Var(&c.MaxDataBytes, "max-data-bytes", mercure.DefaultMaxDataBytes,
 		"largest data a publisher may send in one update, in bytes")
 	fs.IntVar(&c.MaxTopics, "max-topics", mercure.DefaultMaxTopics,
@@ -48,4 +50,22 @@ func listSetter(dst *[]string) func(string) error {
 		*dst = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 		return nil
 	}
+}
+
+// defaultStoreURL is the store of "ssehub serve" without -store: a bolt
+// file in the working directory, so that history survives a restart with
+// no set-up.
+const defaultStoreURL = "bolt://ssehub.db"
+
+// addStoreFlag registers -store, the URL of the store that keeps the hub's
+// history, and returns where its value goes.
+func addStoreFlag(fs *flag.FlagSet) *string {
+	return fs.String("store", defaultStoreURL,
+		"where the hub keeps its history, as a URL:\n"+
+			"  bolt://ssehub.db              file ssehub.db in the working directory (one node, durable)\n"+
+			"  bolt:///var/lib/ssehub/hub.db an absolute path\n"+
+			"  memory://                     in memory, lost on exit\n"+
+			"  redis://127.0.0.1:6379/0?key=ssehub      Redis Streams, shared by several nodes\n"+
+			"  nats://127.0.0.1:4222?stream=SSEHUB&hub=default  NATS JetStream, shared by several nodes\n"+
+			"every scheme takes size=N and age=DURATION; see the README's \"Running several nodes\"")
 }

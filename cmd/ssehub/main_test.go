@@ -83,6 +83,7 @@ func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	args = append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
 	cmd := exec.Command(binary(t), args...)
+	cmd.Dir = t.TempDir() // where the default store, ssehub.db, goes
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

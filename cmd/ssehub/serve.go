@@ -15,7 +15,7 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/resumable"
-	"github.com/ssehub/ssehub/store/memory"
+	"github.com/ssehub/ssehub/store"
 	"github.com/ssehub/ssehub/stream"
 )
 
@@ -32,6 +32,11 @@ Serves, on one address:
   /healthz, /metrics     health check and Prometheus metrics
 "ssehub" with no command does the same.
 
+The hub's history (for clients that reconnect with Last-Event-ID) is kept
+in the file ssehub.db in the working directory, so it survives a restart;
+-store chooses another file, memory, or Redis / NATS shared by several
+nodes (see "Running several nodes" in the README).
+
 Publishing needs a JWT signed with -publisher-jwt-key (or -jwt-key);
 subscribing needs one signed with -subscriber-jwt-key unless -anonymous.
 
@@ -47,6 +52,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
+	storeURL := addStoreFlag(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +64,19 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w (is another server using it? pick another with -addr or SSEHUB_ADDR)", *addr, err)
+	}
+	defer ln.Close()
+
+	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryAge: hubCfg.HistoryAge})
+	if err != nil {
+		return fmt.Errorf("opening the store (-store or SSEHUB_STORE): %w", err)
+	}
+	defer st.Close() // after the hub: deferred calls run last-in first-out
+	logger.Info("store opened", "store", *storeURL)
+	hubCfg.Store = st
 	hubCfg.Logger = logger
 	hubSrv, err := mercure.New(*hubCfg)
 	if err != nil {
@@ -67,7 +86,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 
 	demoOpts := demo.Options{Delay: *demoDelay}
 	if *demoResumable {
-		streams, closeStreams, err := openStreams(*streamKeep, logger)
+		streams, closeStreams, err := openStreams(ctx, *storeURL, *streamKeep, logger)
 		if err != nil {
 			return err
 		}
@@ -78,11 +97,6 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w (is another server using it? pick another with -addr or SSEHUB_ADDR)", *addr, err)
-	}
 	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
 }
 
@@ -157,11 +171,20 @@ func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// openStreams returns the resumable streams of this process, kept in a hub
-// of their own so that the Mercure hub's history limits never cut a stream
-// short: events are kept for keep, then trimmed.
-func openStreams(keep time.Duration, logger *slog.Logger) (*resumable.Streams, func(), error) {
-	st := memory.New(memory.Options{MaxUpdates: 1 << 20, MaxAge: keep})
+// openStreams returns the resumable streams of this process. They keep their
+// events in a store of their own beside the hub's (store.Sibling), so that
+// the hub's history limit never cuts a stream short, and every node sharing
+// the hub's Redis or NATS also shares the streams: events are kept for
+// keep, then trimmed by the store.
+func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, logger *slog.Logger) (*resumable.Streams, func(), error) {
+	u, err := store.Sibling(hubStoreURL, "streams")
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, u, store.Options{HistorySize: 1 << 20, HistoryAge: keep})
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the store of resumable streams (%s): %w", u, err)
+	}
 	h, err := hub.New(hub.Config{Store: st, Logger: logger})
 	if err != nil {
 		st.Close()

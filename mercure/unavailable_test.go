@@ -1,0 +1,108 @@
+package mercure_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/mercure/mercuretest"
+	"github.com/ssehub/ssehub/store/memory"
+)
+
+// flakyStore is a memory store that can be made unavailable.
+type flakyStore struct {
+	*memory.Store
+	down atomic.Bool
+}
+
+func (f *flakyStore) Append(ctx context.Context, u *hub.Update) error {
+	if f.down.Load() {
+		return fmt.Errorf("flaky store: append %q: %w", u.ID, hub.ErrUnavailable)
+	}
+	return f.Store.Append(ctx, u)
+}
+
+func (f *flakyStore) Health(ctx context.Context) error {
+	if f.down.Load() {
+		return fmt.Errorf("flaky store: no answer: %w", hub.ErrUnavailable)
+	}
+	return nil
+}
+
+func TestUnavailableStore(t *testing.T) {
+	store := &flakyStore{Store: memory.New(memory.Options{})}
+	s, err := mercure.New(mercure.Config{Store: store, PublisherJWTKey: mercuretest.PublisherKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() { s.Close(); srv.Close(); store.Close() })
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"mercure": map[string]any{"publish": []string{"*"}}}).
+		SignedString([]byte(mercuretest.PublisherKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(id string) *http.Response {
+		t.Helper()
+		form := url.Values{"topic": {"https://example.com/a"}, "data": {"x"}, "id": {id}}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+mercure.HubPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	health := func() int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + mercure.HealthPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name                   string
+		down                   bool
+		id                     string
+		wantPublish, wantHealh int
+		wantRetryAfter         bool
+	}{
+		{"a healthy store stores the update and reports ok", false, "a", http.StatusOK, http.StatusOK, false},
+		{"an unavailable store refuses the update with 503 and Retry-After", true, "b", http.StatusServiceUnavailable, http.StatusServiceUnavailable, true},
+		{"the same id is stored once the store is back", false, "b", http.StatusOK, http.StatusOK, false},
+		{"a retry of a stored update is answered 200 without storing it twice", false, "b", http.StatusOK, http.StatusOK, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store.down.Store(tt.down)
+			resp := publish(tt.id)
+			if resp.StatusCode != tt.wantPublish {
+				t.Errorf("publish status = %d, want %d", resp.StatusCode, tt.wantPublish)
+			}
+			if got := resp.Header.Get("Retry-After") != ""; got != tt.wantRetryAfter {
+				t.Errorf("Retry-After present = %v, want %v", got, tt.wantRetryAfter)
+			}
+			if got := health(); got != tt.wantHealh {
+				t.Errorf("health status = %d, want %d", got, tt.wantHealh)
+			}
+		})
+	}
+	if ups, _ := store.Read(context.Background(), 0, 10); len(ups) != 2 {
+		t.Fatalf("store holds %d updates, want 2 (a and b once)", len(ups))
+	}
+}

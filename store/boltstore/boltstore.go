@@ -1,0 +1,364 @@
+// Package boltstore is the embedded, durable hub.Store: one bbolt file,
+// written by one process. Every Append is committed (and fsynced, bbolt's
+// default) before it returns, so an update acknowledged to a publisher
+// survives a crash of the process, SIGKILL included.
+//
+// Layout of the file: bucket "updates" maps the big-endian uint64 Seq
+// (bbolt's NextSequence, so Seq order is key order) to the update's time
+// (8 bytes, big-endian Unix nanoseconds) followed by its JSON; bucket "ids"
+// maps each update ID to its Seq. Pruning by count and age happens in the
+// write transaction of Append, so history never exceeds its bounds on disk.
+//
+// The file is locked: a second process opening it waits Options.Timeout
+// and fails. Several nodes sharing one hub need the Redis or NATS store.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/internal/codec"
+)
+
+// DefaultMaxUpdates is the history size used when Options.MaxUpdates is 0.
+const DefaultMaxUpdates = 1000
+
+// DefaultTimeout is how long Open waits for another process's lock.
+const DefaultTimeout = 2 * time.Second
+
+var (
+	bucketUpdates = []byte("updates")
+	bucketIDs     = []byte("ids")
+)
+
+// Options configures a Store.
+type Options struct {
+	// MaxUpdates bounds history by count: 0 means DefaultMaxUpdates.
+	MaxUpdates int
+	// MaxAge drops updates older than this; 0 keeps them whatever their age.
+	MaxAge time.Duration
+	// Timeout bounds the wait for the file lock; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Now is the clock used for MaxAge; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a hub.Store in a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	max    int
+	maxAge time.Duration
+	now    func() time.Time
+
+	mu     sync.Mutex
+	notify chan struct{} // closed and replaced after every commit and on Close
+	closed bool
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the bbolt file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.MaxUpdates < 0 {
+		return nil, fmt.Errorf("boltstore: open %s: MaxUpdates %d is negative; the bolt store always keeps history", path, opts.MaxUpdates)
+	}
+	s := &Store{path: path, max: opts.MaxUpdates, maxAge: opts.MaxAge, now: opts.Now, notify: make(chan struct{})}
+	if s.max == 0 {
+		s.max = DefaultMaxUpdates
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: 64 << 20})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("boltstore: open %s: locked by another process for %s (one ssehub per bolt file; several nodes need redis:// or nats://): %w", path, timeout, err)
+		}
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketUpdates, bucketIDs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("boltstore: open %s: create buckets: %w", path, err)
+	}
+	s.db = db
+	return s, nil
+}
+
+// Path returns the file the store is in.
+func (s *Store) Path() string { return s.path }
+
+func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// value is what bucket "updates" holds for u.
+func value(u *hub.Update) ([]byte, error) {
+	b, err := codec.Marshal(u)
+	if err != nil {
+		return nil, err
+	}
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(b)), uint64(u.Time.UnixNano())), b...), nil
+}
+
+// timeOf returns the time at the head of a stored value.
+func timeOf(v []byte) time.Time {
+	if len(v) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+}
+
+func decode(k, v []byte) (*hub.Update, error) {
+	if len(k) != 8 || len(v) < 8 {
+		return nil, fmt.Errorf("boltstore: corrupt entry with key %x", k)
+	}
+	return codec.Unmarshal(v[8:], binary.BigEndian.Uint64(k))
+}
+
+// cutoff returns the time before which updates are expired, or the zero
+// time when there is no age limit.
+func (s *Store) cutoff() time.Time {
+	if s.maxAge <= 0 {
+		return time.Time{}
+	}
+	return s.now().Add(-s.maxAge)
+}
+
+func (s *Store) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Append stores u in one committed transaction and sets u.Seq. See
+// hub.Store.
+func (s *Store) Append(ctx context.Context, u *hub.Update) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.isClosed() {
+		return fmt.Errorf("boltstore: append %q: %w", u.ID, hub.ErrClosed)
+	}
+	if u.Time.IsZero() {
+		u.Time = s.now()
+	}
+	val, err := value(u)
+	if err != nil {
+		return fmt.Errorf("boltstore: append %q: %w", u.ID, err)
+	}
+	cut := s.cutoff()
+	var dup bool
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		ups, ids := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
+		s.prune(ups, ids, cut, 0)
+		if k := ids.Get([]byte(u.ID)); k != nil {
+			if v := ups.Get(k); v != nil {
+				dup = true
+				u.Seq, u.Time = binary.BigEndian.Uint64(k), timeOf(v)
+				return nil
+			}
+		}
+		seq, err := ups.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := ups.Put(key(seq), val); err != nil {
+			return err
+		}
+		if err := ids.Put([]byte(u.ID), key(seq)); err != nil {
+			return err
+		}
+		u.Seq = seq
+		s.prune(ups, ids, cut, seq)
+		return nil
+	})
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return fmt.Errorf("boltstore: append %q: %w", u.ID, hub.ErrClosed)
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: append %q to %s: %w", u.ID, s.path, err)
+	}
+	if dup {
+		return fmt.Errorf("boltstore: append %q: %w", u.ID, hub.ErrDuplicateID)
+	}
+	s.mu.Lock()
+	if !s.closed {
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// prune deletes the oldest updates beyond MaxUpdates (when last, the newest
+// Seq, is not 0) and those older than cut (when not zero), in tx.
+func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64) {
+	c := ups.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		seq := binary.BigEndian.Uint64(k)
+		tooMany := last != 0 && last-seq >= uint64(s.max) // seqs are contiguous
+		tooOld := !cut.IsZero() && timeOf(v).Before(cut)
+		if !tooMany && !tooOld {
+			return
+		}
+		if u, err := decode(k, v); err == nil {
+			if cur := ids.Get([]byte(u.ID)); bytes.Equal(cur, k) {
+				ids.Delete([]byte(u.ID))
+			}
+		}
+		c.Delete()
+	}
+}
+
+// Lookup returns the Seq of the update with this ID. See hub.Store.
+func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
+	var seq uint64
+	err := s.view("lookup "+id, func(tx *bolt.Tx) error {
+		k := tx.Bucket(bucketIDs).Get([]byte(id))
+		if k == nil {
+			return nil
+		}
+		v := tx.Bucket(bucketUpdates).Get(k)
+		if v == nil || s.expired(v) {
+			return nil
+		}
+		seq = binary.BigEndian.Uint64(k)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if seq == 0 {
+		return 0, fmt.Errorf("boltstore: lookup %q: %w", id, hub.ErrUnknownID)
+	}
+	return seq, nil
+}
+
+func (s *Store) expired(v []byte) bool {
+	cut := s.cutoff()
+	return !cut.IsZero() && timeOf(v).Before(cut)
+}
+
+// view runs fn in a read transaction, mapping a closed store to ErrClosed.
+func (s *Store) view(what string, fn func(tx *bolt.Tx) error) error {
+	if s.isClosed() {
+		return fmt.Errorf("boltstore: %s: %w", what, hub.ErrClosed)
+	}
+	err := s.db.View(fn)
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return fmt.Errorf("boltstore: %s: %w", what, hub.ErrClosed)
+	}
+	if err != nil {
+		return fmt.Errorf("boltstore: %s in %s: %w", what, s.path, err)
+	}
+	return nil
+}
+
+// Read returns up to limit updates after afterSeq. See hub.Store.
+func (s *Store) Read(ctx context.Context, afterSeq uint64, limit int) ([]*hub.Update, error) {
+	var out []*hub.Update
+	err := s.view(fmt.Sprintf("read after %d", afterSeq), func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketUpdates).Cursor()
+		for k, v := c.Seek(key(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			if s.expired(v) {
+				continue
+			}
+			u, err := decode(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Last returns the newest update, or nil. See hub.Store.
+func (s *Store) Last(ctx context.Context) (*hub.Update, error) {
+	var u *hub.Update
+	err := s.view("last", func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(bucketUpdates).Cursor().Last()
+		if k == nil || s.expired(v) {
+			return nil
+		}
+		var err error
+		u, err = decode(k, v)
+		return err
+	})
+	return u, err
+}
+
+// Follow delivers every update after afterSeq to fn. See hub.Store.
+func (s *Store) Follow(ctx context.Context, afterSeq uint64, fn func(*hub.Update) error) error {
+	cursor := afterSeq
+	for {
+		s.mu.Lock()
+		wait, closed := s.notify, s.closed
+		s.mu.Unlock()
+		if closed {
+			return fmt.Errorf("boltstore: follow: %w", hub.ErrClosed)
+		}
+		batch, err := s.Read(ctx, cursor, 256)
+		if err != nil {
+			return err
+		}
+		for _, u := range batch {
+			if err := fn(u); err != nil {
+				return err
+			}
+			cursor = u.Seq
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wait:
+		}
+	}
+}
+
+// Health reports whether the file is open.
+func (s *Store) Health(ctx context.Context) error {
+	if s.isClosed() {
+		return fmt.Errorf("boltstore: %s: %w", s.path, hub.ErrClosed)
+	}
+	return nil
+}
+
+// Close closes the file and makes Follow return. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.notify)
+	s.mu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The store's keys share the hash tag {prefix}, so the scripts work on a
+// Redis Cluster too. KEYS[1] is the stream, KEYS[2] the id→seq hash,
+// KEYS[3] the Seq counter. Stream entries have ID "<seq>-0" (so entry order
+// is Seq order) and the fields id, t (Unix milliseconds, for age trimming)
+// and u (the update's JSON).
+
+// trimLua is shared by the scripts: trim(maxlen, cutMs) drops the oldest
+// entries beyond maxlen and those older than cutMs (when not 0), deleting
+// their ids from the hash, with XTRIM MINID.
+const trimLua = `
+local function trim(maxlen, cut)
+  local excess = redis.call('XLEN', KEYS[1]) - maxlen
+  while excess > 0 or cut > 0 do
+    local batch = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 100)
+    local last = nil
+    for _, e in ipairs(batch) do
+      local f = e[2]
+      if not (excess > 0 or tonumber(f[4]) < cut) then break end
+      redis.call('HDEL', KEYS[2], f[2])
+      last = e[1]
+      excess = excess - 1
+    end
+    if last == nil then return end
+    local seq = string.match(last, '^(%d+)-')
+    redis.call('XTRIM', KEYS[1], 'MINID', (tonumber(seq) + 1) .. '-0')
+    if #batch < 100 then return end
+  end
+end
+`
+
+// appendScript: ARGV = id, update JSON, time (ms), maxlen, cut (ms, 0 for
+// none). Returns {1, seq} when stored, {0, seq, json} for a duplicate.
+var appendScript = redis.NewScript(trimLua + `
+local maxlen, cut = tonumber(ARGV[4]), tonumber(ARGV[5])
+trim(maxlen, cut)
+local s = redis.call('HGET', KEYS[2], ARGV[1])
+if s then
+  local e = redis.call('XRANGE', KEYS[1], s .. '-0', s .. '-0')
+  if #e > 0 then return {0, s, e[1][2][6]} end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+local seq = redis.call('INCR', KEYS[3])
+redis.call('XADD', KEYS[1], seq .. '-0', 'id', ARGV[1], 't', ARGV[3], 'u', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], seq)
+trim(maxlen, cut)
+return {1, tostring(seq)}
+`)
+
+// lookupScript: ARGV = id, cut (ms, 0 for none). Returns the seq of the
+// update with this id still in history, or false.
+var lookupScript = redis.NewScript(`
+local s = redis.call('HGET', KEYS[2], ARGV[1])
+if not s then return false end
+local e = redis.call('XRANGE', KEYS[1], s .. '-0', s .. '-0')
+if #e == 0 then return false end
+if tonumber(e[1][2][4]) < tonumber(ARGV[2]) then return false end
+return s
+`)

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/ssehub/ssehub/store/natsstore"
+	"github.com/ssehub/ssehub/store/redisstore"
+)
+
+// Sibling returns the URL of a store of the same kind and place as rawURL
+// but kept apart under name: another file next to a bolt file, another key
+// prefix in Redis, another JetStream stream in NATS, another memory store.
+// Its size and age parameters are dropped, so that the Options given to Open
+// decide them: a sibling has limits of its own (resumable streams, say, are
+// kept by age while the hub's history is kept by count).
+func Sibling(rawURL, name string) (string, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "", fmt.Errorf("store URL %q has no scheme: want one of %s", rawURL, Schemes)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("store URL %q does not parse: %w", rawURL, err)
+	}
+	q := u.Query()
+	q.Del("size")
+	q.Del("age")
+	switch strings.ToLower(scheme) {
+	case "memory":
+		return "memory://", nil
+	case "bolt":
+		path, _, _ := strings.Cut(rest, "?")
+		ext := filepath.Ext(path)
+		u := "bolt://" + strings.TrimSuffix(path, ext) + "-" + name + ext
+		if len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		return u, nil
+	case "redis", "rediss":
+		prefix := q.Get("key")
+		if prefix == "" {
+			prefix = redisstore.DefaultPrefix
+		}
+		q.Set("key", prefix+"-"+name)
+	case "nats":
+		// A stream of its own: JetStream's limits belong to a stream.
+		stream := q.Get("stream")
+		if stream == "" {
+			stream = natsstore.DefaultStream
+		}
+		q.Set("stream", stream+"_"+strings.ToUpper(name))
+	default:
+		return "", fmt.Errorf("store URL %q: unknown scheme %q: want one of %s", rawURL, scheme, Schemes)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
