@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ssehub/ssehub/client"
+	"github.com/ssehub/ssehub/demo"
+	"github.com/ssehub/ssehub/internal/servertest"
+	"github.com/ssehub/ssehub/sse"
+)
+
+// roundRobin sends each request to the next node, as a load balancer that
+// spreads reconnections would, over connections that break after budget
+// bytes: enough for the response headers and an event or three.
+type roundRobin struct {
+	nodes []*url.URL
+	next  atomic.Int64
+	used  []atomic.Int64
+	base  *http.Transport
+}
+
+func newRoundRobin(nodes []*server, budget int) *roundRobin {
+	rr := &roundRobin{used: make([]atomic.Int64, len(nodes))}
+	for _, n := range nodes {
+		u, _ := url.Parse(n.url)
+		rr.nodes = append(rr.nodes, u)
+	}
+	d := &net.Dialer{}
+	rr.base = &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &breakingConn{Conn: c, budget: budget}, nil
+		},
+	}
+	return rr
+}
+
+func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
+	i := int(rr.next.Add(1)-1) % len(rr.nodes)
+	rr.used[i].Add(1)
+	r := req.Clone(req.Context())
+	r.URL.Scheme, r.URL.Host, r.Host = rr.nodes[i].Scheme, rr.nodes[i].Host, rr.nodes[i].Host
+	return rr.base.RoundTrip(r)
+}
+
+// breakingConn is a connection that breaks after reading budget bytes.
+type breakingConn struct {
+	net.Conn
+	budget int
+}
+
+func (c *breakingConn) Read(p []byte) (int, error) {
+	if c.budget <= 0 {
+		c.Conn.Close()
+		return 0, net.ErrClosed
+	}
+	if len(p) > c.budget {
+		p = p[:c.budget]
+	}
+	n, err := c.Conn.Read(p)
+	c.budget -= n
+	return n, err
+}
+
+// TestCluster_ResumableStreamAcrossNodes reads the demo's resumable poem
+// with the Go client over three nodes sharing Redis or NATS, each
+// connection breaking after a few hundred bytes and each reconnection going
+// to the next node: the poem must arrive whole, every piece once and in
+// order, and end with the done event.
+func TestCluster_ResumableStreamAcrossNodes(t *testing.T) {
+	tests := []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"on Redis", func(t *testing.T) string {
+			return "redis://" + servertest.SharedRedis(t) + "/0?key=" + servertest.Unique("resume")
+		}},
+		{"on NATS JetStream", func(t *testing.T) string {
+			return "nats://" + servertest.SharedNATS(t) + "?stream=" + servertest.Unique("RESUME")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			storeURL := tt.store(t)
+			var nodes []*server
+			for range 3 {
+				nodes = append(nodes, startServer(t, "-store", storeURL, "-demo-delay", "15ms"))
+			}
+			const readers = 4
+			rrs := make([]*roundRobin, readers)
+			var wg sync.WaitGroup
+			errs := make([]error, readers)
+			for r := range readers {
+				rrs[r] = newRoundRobin(nodes, 700+100*r)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[r] = readPoem(rrs[r], nodes[0].url+"/sse/stream")
+				}()
+			}
+			wg.Wait()
+			for r, err := range errs {
+				if err != nil {
+					t.Errorf("reader %d: %v", r, err)
+				}
+			}
+			for r, rr := range rrs {
+				var used []int64
+				for i := range rr.used {
+					used = append(used, rr.used[i].Load())
+				}
+				if used[0] == 0 || used[1] == 0 || used[2] == 0 {
+					t.Errorf("reader %d used the nodes %v times: not every node served it", r, used)
+				}
+			}
+		})
+	}
+}
+
+// readPoem reads one resumable demo stream to its end and checks it.
+func readPoem(rr *roundRobin, streamURL string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	defer cancel()
+	c := &client.Client{URL: streamURL, HTTPClient: &http.Client{Transport: rr}, MaxAttempts: 200}
+	var evs []sse.Event
+	for ev, err := range c.Events(ctx) {
+		if err != nil {
+			return fmt.Errorf("after %d events: %w", len(evs), err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) < 3 || evs[0].Type != "ping" || evs[len(evs)-1].Type != demo.DoneEvent {
+		return fmt.Errorf("stream does not go from ping to done: %d events", len(evs))
+	}
+	stream, _, _ := strings.Cut(evs[0].ID, ":")
+	var text strings.Builder
+	for i, ev := range evs[:len(evs)-1] {
+		if want := fmt.Sprintf("%s:%d", stream, i); ev.ID != want {
+			return fmt.Errorf("event %d has id %s, want %s: a piece was lost or repeated", i, ev.ID, want)
+		}
+		if i == 0 {
+			continue
+		}
+		var p demo.Piece
+		if err := json.Unmarshal([]byte(ev.Data), &p); err != nil {
+			return fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		text.WriteString(p.Content)
+	}
+	if text.String() != demo.Poem {
+		return fmt.Errorf("the pieces make %q, want the poem", text.String())
+	}
+	if end := evs[len(evs)-1]; end.ID != stream+":end" {
+		return fmt.Errorf("done event id %s", end.ID)
+	}
+	return nil
+}
