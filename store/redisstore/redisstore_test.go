@@ -178,3 +178,38 @@ func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
 		}
 	}
 }
+
+// A Redis without persistence that restarts loses the Seq counter with
+// everything else: new updates must still sort after what the nodes have
+// seen, or their followers would skip them as old.
+func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	prefix := servertest.Unique("reset")
+	s := open(t, addr, redisstore.Options{Prefix: prefix})
+	first := &hub.Update{ID: "before", Topics: []string{"t"}}
+	if err := s.Append(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	updates := follow(t, s, first.Seq)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	p := "{" + prefix + "}"
+	if err := c.Del(context.Background(), p+":stream", p+":ids", p+":seq").Err(); err != nil {
+		t.Fatal(err)
+	}
+	after := &hub.Update{ID: "after", Topics: []string{"t"}}
+	if err := s.Append(context.Background(), after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Seq <= first.Seq {
+		t.Fatalf("Seq after the loss %d is not above %d", after.Seq, first.Seq)
+	}
+	select {
+	case u := <-updates:
+		if u.ID != "after" {
+			t.Fatalf("the follower got %q, want the update appended after the loss", u.ID)
+		}
+	case <-time.After(hubtest.Timeout):
+		t.Fatal("the follower never delivered the update appended after the loss")
+	}
+}

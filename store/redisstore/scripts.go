@@ -43,11 +43,21 @@ if s then
   if #e > 0 then return {0, s, e[1][2][6]} end
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
+-- Seq never goes below the clock in milliseconds: should Redis lose its data
+-- (no persistence, a restart), the counter starts again above every Seq the
+-- nodes have seen, instead of at 1 below them, where they would ignore it.
+local now = redis.call('TIME')
+local floor = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local seq = redis.call('INCR', KEYS[3])
+if seq < floor then
+  seq = floor
+  redis.call('SET', KEYS[3], string.format('%.0f', floor))
+end
+seq = string.format('%.0f', seq)
 redis.call('XADD', KEYS[1], seq .. '-0', 'id', ARGV[1], 't', ARGV[3], 'u', ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], seq)
 trim(maxlen, cut)
-return {1, tostring(seq)}
+return {1, seq}
 `)
 
 // lookupScript: ARGV = id, cut (ms, 0 for none). Returns the seq of the
