@@ -11,7 +11,7 @@ grep -E '^(ok|FAIL|\?) ' "$out" | grep -v 'no test files'
 if [ "$status" -ne 0 ]; then
   echo
   echo "Failures (full output in $out):"
-  grep -E -B2 -A20 '^\s*--- FAIL|^panic:|^FAIL\s|build failed|cannot|undefined' "$out" | head -300
+  grep -E '^\s*--- FAIL|_test\.go:[0-9]+: |^panic:|^FAIL|build failed|\.go:[0-9]+:[0-9]+: ' "$out" | head -200
 fi
 passed=$(grep -cE '^\s*--- PASS' "$out")
 failed=$(grep -cE '^\s*--- FAIL' "$out")

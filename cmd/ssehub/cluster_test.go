@@ -126,6 +126,29 @@ func (s *subscriber) waitFor(t *testing.T, what string, n int) []string {
 	}
 }
 
+// waitForAll polls until the subscriber has received every id of want (it
+// may also receive others), failing after clusterWait.
+func (s *subscriber) waitForAll(t *testing.T, what string, want map[string]bool) []string {
+	t.Helper()
+	deadline := time.Now().Add(clusterWait)
+	for {
+		got := s.got()
+		missing := len(want)
+		for _, id := range got {
+			if want[id] {
+				missing--
+			}
+		}
+		if missing <= 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is missing %d of the %d acknowledged updates", what, missing, len(want))
+		}
+		time.Sleep(20 * time.Millisecond) // bounded poll of a condition
+	}
+}
+
 // checkOnce fails unless got holds every id of want exactly once.
 func checkOnce(t *testing.T, what string, got []string, want map[string]bool) {
 	t.Helper()
@@ -387,10 +410,11 @@ func TestCluster_StoreOutage(t *testing.T) {
 			mu.Unlock()
 			for i, s := range subs {
 				what := fmt.Sprintf("the subscriber on node %d", i)
-				got := s.waitFor(t, what, len(want))
 				// The stream stayed open through the outage; every
 				// acknowledged update arrives once (an update whose answer
-				// was lost may arrive too: it was stored).
+				// was lost may arrive too: it was stored). Counting would
+				// not do: such extras could make up the number early.
+				got := s.waitForAll(t, what, want)
 				seen := map[string]bool{}
 				for _, id := range got {
 					if seen[id] {
