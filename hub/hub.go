@@ -307,7 +307,8 @@ type Subscription struct {
 }
 
 // Subscribe registers a subscription and returns it. Live updates published
-// after Subscribe returns are delivered; with req.Replay the history after
+// after Subscribe returns are delivered, and none acknowledged before it was
+// called; with req.Replay the history after
 // the given ID (or all of it) comes first, with neither gap nor duplicate at
 // the seam. An unknown AfterID replays nothing (ReplayFound reports it). The
 // caller must Close the subscription.
@@ -346,6 +347,19 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 			default:
 				after, replay, s.found = seq, true, true
 			}
+		}
+	}
+
+	if !replay {
+		// Updates acknowledged before Subscribe may not be fanned out yet:
+		// skip them, so that a subscription gets exactly what is published
+		// after it. Without an answer from the store, what this node has
+		// fanned out is the best bound there is; refusing the subscription
+		// would make a browser give up for good.
+		if last, err := h.store.Last(ctx); err == nil && last != nil {
+			after = last.Seq
+		} else {
+			after = h.lastSeq.Load()
 		}
 	}
 

@@ -235,3 +235,43 @@ func TestSubscribe_ReplayWhoseHistoryWasTrimmedHandsOverToLive(t *testing.T) {
 		}
 	}
 }
+
+// gatedStore holds back its follower until the test opens the gate, as a
+// busy node whose fan-out lags behind publishing does.
+type gatedStore struct {
+	*memory.Store
+	gate chan struct{}
+}
+
+func (g *gatedStore) Follow(ctx context.Context, after uint64, fn func(*hub.Update) error) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Store.Follow(ctx, after, fn)
+}
+
+func TestSubscribe_GetsNothingAcknowledgedBeforeIt(t *testing.T) {
+	st := &gatedStore{Store: memory.New(memory.Options{}), gate: make(chan struct{})}
+	t.Cleanup(func() { st.Close() })
+	h := newHub(t, hub.Config{Store: st})
+	ctx := context.Background()
+	for i := range 3 {
+		if err := h.Publish(ctx, &hub.Update{ID: fmt.Sprint("before-", i), Topics: []string{"t"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	close(st.gate) // the lagging fan-out now dispatches the three
+	if err := h.Publish(ctx, &hub.Update{ID: "after", Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, s, 1); got[0].Update.ID != "after" {
+		t.Fatalf("the subscription got %q first, published before it", got[0].Update.ID)
+	}
+}
