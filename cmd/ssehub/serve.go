@@ -45,6 +45,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	demoResumable := fs.Bool("demo-resumable", true, "make the demo stream resumable: a dropped connection resumes where it stopped\n(false serves the original example's plain stream)")
 	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
+	pprofAddr := fs.String("pprof", "", "`host:port` to serve Go runtime profiles on (/debug/pprof/), on its own\nlistener; empty (the default) serves none. Keep it on a loopback address")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
@@ -56,6 +57,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	logger, err := logs.logger(m.Stderr)
 	if err != nil {
 		return err
+	}
+
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr, logger); err != nil {
+			return err
+		}
 	}
 
 	hubCfg.Logger = logger
