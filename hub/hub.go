@@ -270,6 +270,13 @@ type SubscribeRequest struct {
 	Payload json.RawMessage
 	// Replay, when not nil, sends history first.
 	Replay *Replay
+	// Notify, when set, is called each time Ready is signalled (the queue
+	// went from empty to not empty, or a replay page is ready) and once
+	// when the subscription ends. It lets one goroutine serve many
+	// subscriptions without a goroutine blocked on each Ready. It is
+	// called from the hub's goroutines, possibly with hub locks held: it
+	// must return quickly and must not call the hub.
+	Notify func()
 }
 
 // SubscriptionInfo describes an open subscription.
@@ -289,10 +296,11 @@ type Subscription struct {
 	priv []*selector
 	mark uint64 // last Seq dispatch considered; touched only by the follower
 
-	ready chan struct{} // capacity 1: "something to drain"
-	done  chan struct{}
-	once  sync.Once
-	err   error // set before done is closed
+	ready  chan struct{} // capacity 1: "something to drain"
+	notify func()        // SubscribeRequest.Notify, or nil
+	done   chan struct{}
+	once   sync.Once
+	err    error // set before done is closed
 
 	mu         sync.Mutex
 	queue      []*Message
@@ -317,10 +325,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		return nil, errors.New("hub: subscribe: no topic selector")
 	}
 	s := &Subscription{
-		h:     h,
-		info:  SubscriptionInfo{ID: req.ID, Selectors: req.Selectors, Payload: req.Payload},
-		ready: make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		h:      h,
+		info:   SubscriptionInfo{ID: req.ID, Selectors: req.Selectors, Payload: req.Payload},
+		ready:  make(chan struct{}, 1),
+		notify: req.Notify,
+		done:   make(chan struct{}),
 	}
 	if s.info.ID == "" {
 		s.info.ID = "urn:uuid:" + uuid.NewString()
@@ -564,6 +573,9 @@ func (s *Subscription) end(err error) {
 		s.queue = nil
 		s.mu.Unlock()
 		close(s.done)
+		if s.notify != nil {
+			s.notify()
+		}
 	})
 }
 
@@ -572,7 +584,14 @@ func (s *Subscription) signal() {
 	case s.ready <- struct{}{}:
 	default:
 	}
+	if s.notify != nil {
+		s.notify()
+	}
 }
+
+// Replaying reports whether Drain is still sending history (and reading
+// the store to do so). Like Drain, it must be called by the reader.
+func (s *Subscription) Replaying() bool { return s.replaying }
 
 // authorized reports whether s may receive the private update u.
 func (s *Subscription) authorized(u *Update) bool {
@@ -618,9 +637,15 @@ func (s *Subscription) enqueue(m *Message) bool {
 		go s.end(ErrSlowConsumer) // end takes h.mu, held by dispatch
 		return false
 	}
+	// Only the first message after a Drain signals: the reader drains
+	// everything queued, so further signals would only wake it for nothing
+	// (and cost the follower a channel operation per delivery).
+	first := len(s.queue) == 0
 	s.queue = append(s.queue, m)
 	s.mu.Unlock()
-	s.signal()
+	if first {
+		s.signal()
+	}
 	return true
 }
 

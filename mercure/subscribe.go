@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -50,6 +51,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if req.replay {
 		hreq.Replay = &hub.Replay{AfterID: req.lastEventID, Earliest: req.lastEventID == earliest}
 	}
+	// A plain HTTP/1.1 stream is taken over after its headers and served by
+	// the writer pool (see pool.go); the session exists from the start so
+	// that the hub can notify it, but it ignores notifications (queued)
+	// until then.
+	var c *session
+	if s.cfg.Coalesce >= 0 && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+		c = &session{queued: true}
+		hreq.Notify = c.mark
+	}
 	sub, err := s.hub.Subscribe(r.Context(), hreq)
 	if errors.Is(err, hub.ErrClosed) {
 		w.Header().Set("Retry-After", "1")
@@ -66,8 +76,13 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.streams.Add(1)
-	defer s.streams.Done()
-	defer sub.Close()
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			sub.Close()
+			s.streams.Done()
+		}
+	}()
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -94,9 +109,109 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cfg.Subscriptions {
 		s.subscriptionEvents(r.Context(), sub.Info(), true)
-		defer s.subscriptionEvents(context.WithoutCancel(r.Context()), sub.Info(), false)
 	}
+	endEvents := func() {
+		if s.cfg.Subscriptions {
+			s.subscriptionEvents(context.WithoutCancel(r.Context()), sub.Info(), false)
+		}
+	}
+	if c != nil {
+		// History first, from this goroutine: replaying reads the store.
+		if !s.replay(r.Context(), w, rc, sub) {
+			endEvents()
+			return
+		}
+		if s.takeOver(rc, sub, c, acc.expires) {
+			handedOver = true // the session closes sub and ends the stream
+			return
+		}
+	}
+	defer endEvents()
 	s.stream(r.Context(), w, rc, sub, acc.expires)
+}
+
+// replay writes the subscription's history, if any, to w. It reports false
+// when the stream must end.
+func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub *hub.Subscription) bool {
+	var msgs []*hub.Message
+	var buf []byte
+	for sub.Replaying() {
+		var err error
+		msgs, err = sub.Drain(ctx, msgs[:0])
+		if err != nil {
+			if errors.Is(err, hub.ErrClosed) {
+				s.writeTimed(w, rc, s.retryHint)
+			}
+			return false
+		}
+		buf = buf[:0]
+		for i, m := range msgs {
+			buf = append(buf, m.Bytes...)
+			msgs[i] = nil
+		}
+		if len(buf) > 0 && !s.writeTimed(w, rc, buf) {
+			return false
+		}
+	}
+	return true
+}
+
+// writeTimed writes b to w and flushes it, within the write timeout.
+func (s *Server) writeTimed(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
+	rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	n, err := w.Write(b)
+	s.written.Add(uint64(n))
+	if err == nil {
+		err = rc.Flush()
+	}
+	return err == nil
+}
+
+// takeOver hijacks the connection, whose response headers (chunked
+// encoding) are sent, and hands it with sub to the writer pool. It reports
+// false when the connection cannot be taken over; the caller then serves
+// the stream itself.
+func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c *session, expires time.Time) bool {
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		return false
+	}
+	if brw.Reader.Buffered() > 0 {
+		// The client pipelined another request behind its subscription,
+		// which the stream would never answer: end it as net/http would.
+		conn.Close()
+		sub.Close()
+		s.streams.Done()
+		return true
+	}
+	c.conn, c.sub, c.events = conn, sub, s.cfg.Subscriptions
+	c.writeFn = c.writeOnce
+	if sc, ok := conn.(syscall.Conn); ok && canRawWrite {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if !s.pool.add(c) {
+		conn.Close()
+		sub.Close()
+		s.streams.Done()
+		return true
+	}
+	if !expires.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(expires), func() {
+			c.mu.Lock()
+			c.expired = true
+			c.mu.Unlock()
+			c.mark()
+		})
+	}
+	go c.read()
+	c.mu.Lock()
+	c.queued = false
+	c.mu.Unlock()
+	c.mark() // whatever was queued before the take-over, or the end
+	return true
 }
 
 // stream writes the subscription's messages to w until the client leaves,

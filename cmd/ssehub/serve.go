@@ -50,6 +50,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	demoResumable := fs.Bool("demo-resumable", true, "make the demo stream resumable: a dropped connection resumes where it stopped\n(false serves the original example's plain stream)")
 	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
+	pprofAddr := fs.String("pprof", "", "`host:port` to serve Go runtime profiles on (/debug/pprof/), on its own\nlistener; empty (the default) serves none. Keep it on a loopback address")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
@@ -77,6 +78,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	defer st.Close() // after the hub: deferred calls run last-in first-out
 	logger.Info("store opened", "store", *storeURL)
 	hubCfg.Store = st
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr, logger); err != nil {
+			return err
+		}
+	}
+
 	hubCfg.Logger = logger
 	hubSrv, err := mercure.New(*hubCfg)
 	if err != nil {

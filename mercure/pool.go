@@ -1,0 +1,441 @@
+package mercure
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// The writer pool serves the event streams of HTTP/1.1 connections taken
+// over (hijacked) after the response headers. An idle subscriber then costs
+// no handler goroutine, no net/http buffers and no timer of its own: only a
+// small goroutine blocked in Read, which notices when the client leaves.
+//
+// Each shard has one goroutine that writes, for every subscription made
+// ready by the hub, everything queued in one chunk with one non-blocking
+// write, and sends the shard's heartbeats. A write the socket cannot take
+// whole is finished by a goroutine of the subscriber's own, with the write
+// deadline, so that a slow client never holds a shard. After a round of
+// writes a shard pauses for Config.Coalesce: updates published meanwhile
+// leave together, one write per subscriber for many updates.
+
+// pool is the Server's writer pool, started with the first taken-over
+// connection.
+type pool struct {
+	s      *Server
+	shards []*shard
+	next   atomic.Uint32
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+// shard is one writer goroutine and the sessions it serves.
+type shard struct {
+	p     *pool
+	wake  chan struct{} // capacity 1
+	stop  chan struct{}
+	buf   []byte // chunk being written, reused; owned by the shard goroutine
+	msgs  []*hub.Message
+	mu    sync.Mutex // guards dirty and all
+	dirty []*session
+	spare []*session
+	all   map[*session]struct{}
+}
+
+// session is one taken-over event stream.
+type session struct {
+	sh     *shard
+	conn   net.Conn
+	raw    syscall.RawConn // nil: every write goes through the blocking path
+	sub    *hub.Subscription
+	events bool        // send the subscription event "inactive" at the end
+	expiry *time.Timer // token expiry, or nil
+
+	// Non-blocking write state, used by rawWrite's callback.
+	wbuf    []byte
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
+
+	wrote atomic.Bool // something was written since the last heartbeat round
+
+	mu      sync.Mutex
+	queued  bool // in sh.dirty
+	blocked bool // a goroutine of the session's own is writing
+	expired bool // the token expired
+	gone    bool // the client closed the connection
+	ended   bool
+}
+
+func newPool(s *Server) *pool {
+	p := &pool{s: s}
+	n := runtime.GOMAXPROCS(0)
+	for range n {
+		p.shards = append(p.shards, &shard{p: p, wake: make(chan struct{}, 1), stop: make(chan struct{}), all: map[*session]struct{}{}})
+	}
+	return p
+}
+
+// add registers a taken-over connection and starts serving it. It reports
+// false when the pool has stopped (the caller then ends the stream).
+func (p *pool) add(c *session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return false
+	}
+	if !p.started {
+		p.started = true
+		for _, sh := range p.shards {
+			p.wg.Add(1)
+			go sh.run()
+		}
+	}
+	sh := p.shards[int(p.next.Add(1))%len(p.shards)]
+	c.sh = sh
+	sh.mu.Lock()
+	sh.all[c] = struct{}{}
+	sh.mu.Unlock()
+	return true
+}
+
+// stop ends every session still served (with the retry hint when the hub
+// has closed) and stops the shards. It is idempotent.
+func (p *pool) stop() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.stopped = true
+	started := p.started
+	p.mu.Unlock()
+	if started {
+		for _, sh := range p.shards {
+			close(sh.stop)
+		}
+		p.wg.Wait()
+	}
+}
+
+func (sh *shard) run() {
+	defer sh.p.wg.Done()
+	s := sh.p.s
+	var heartbeat <-chan time.Time
+	if s.cfg.Heartbeat > 0 {
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		heartbeat = t.C
+	}
+	for {
+		select {
+		case <-sh.stop:
+			sh.endAll()
+			return
+		case <-heartbeat:
+			sh.heartbeat()
+		case <-sh.wake:
+			began := time.Now()
+			sh.mu.Lock()
+			batch := sh.dirty
+			sh.dirty = sh.spare[:0]
+			sh.mu.Unlock()
+			for i, c := range batch {
+				sh.serve(c)
+				batch[i] = nil
+			}
+			sh.spare = batch[:0]
+			if s.cfg.Coalesce > 0 && len(batch) > 0 {
+				// Let publishers run (the network is polled when this
+				// goroutine parks): what they publish meanwhile goes out
+				// in the next round, several updates per write. A long
+				// round (a large fan-out) earns a pause as long, at most
+				// eight times Coalesce: the busier the hub, the more each
+				// write carries, which keeps the CPU for publishers.
+				time.Sleep(min(max(s.cfg.Coalesce, time.Since(began)), 8*s.cfg.Coalesce))
+			}
+		}
+	}
+}
+
+// push queues c for the shard goroutine.
+func (sh *shard) push(c *session) {
+	sh.mu.Lock()
+	sh.dirty = append(sh.dirty, c)
+	sh.mu.Unlock()
+	select {
+	case sh.wake <- struct{}{}:
+	default:
+	}
+}
+
+// mark asks the shard to look at c: something is queued, it ended, the
+// token expired or the client left. It never blocks; it is called by the
+// hub (Notify), timers, c's reader and c's blocking writer.
+func (c *session) mark() {
+	c.mu.Lock()
+	if c.queued || c.blocked || c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.queued = true
+	c.mu.Unlock()
+	c.sh.push(c)
+}
+
+// serve writes what is queued for c, or ends it. Shard goroutine only.
+func (sh *shard) serve(c *session) {
+	c.mu.Lock()
+	c.queued = false
+	if c.ended || c.blocked {
+		c.mu.Unlock()
+		return
+	}
+	expired, gone := c.expired, c.gone
+	c.mu.Unlock()
+	s := sh.p.s
+	switch {
+	case gone:
+		c.finish(nil)
+		return
+	case expired:
+		s.log.Debug("mercure: subscriber token expired", "subscriber", c.sub.Info().ID)
+		c.finish(nil)
+		return
+	}
+	msgs, err := c.sub.Drain(context.Background(), sh.msgs[:0])
+	if err != nil {
+		if errors.Is(err, hub.ErrClosed) {
+			c.finish(s.retryChunk)
+		} else {
+			c.finish(nil)
+		}
+		return
+	}
+	if len(msgs) == 0 {
+		return
+	}
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Bytes)
+	}
+	buf := appendChunkHeader(sh.buf[:0], size)
+	for i, m := range msgs {
+		buf = append(buf, m.Bytes...)
+		msgs[i] = nil
+	}
+	buf = append(buf, "\r\n"...)
+	sh.msgs = msgs[:0]
+	c.write(buf)
+	if cap(buf) > 1<<20 { // do not keep a huge buffer after a burst
+		buf = nil
+	}
+	sh.buf = buf
+}
+
+// heartbeat writes a comment to every stream that was not written to since
+// the previous round. Shard goroutine only.
+func (sh *shard) heartbeat() {
+	sh.mu.Lock()
+	all := make([]*session, 0, len(sh.all))
+	for c := range sh.all {
+		all = append(all, c)
+	}
+	sh.mu.Unlock()
+	for _, c := range all {
+		if c.wrote.Swap(false) {
+			continue
+		}
+		c.mu.Lock()
+		skip := c.blocked || c.ended
+		c.mu.Unlock()
+		if !skip {
+			c.write(sh.p.s.heartbeatChunk)
+		}
+	}
+}
+
+// endAll ends every session of the shard (the pool is stopping).
+func (sh *shard) endAll() {
+	sh.mu.Lock()
+	all := make([]*session, 0, len(sh.all))
+	for c := range sh.all {
+		all = append(all, c)
+	}
+	sh.mu.Unlock()
+	for _, c := range all {
+		c.mu.Lock()
+		blocked := c.blocked
+		c.mu.Unlock()
+		if blocked {
+			c.conn.Close() // its writer fails and ends it
+			continue
+		}
+		var tail []byte
+		if errors.Is(c.sub.Err(), hub.ErrClosed) {
+			tail = sh.p.s.retryChunk
+		}
+		c.finish(tail)
+	}
+}
+
+// write sends b, which the caller may reuse once write returns: at once if
+// the socket takes it, otherwise the rest is copied and written by a
+// goroutine of c's own. Called by the goroutine that owns c's writes.
+func (c *session) write(b []byte) {
+	n, err := c.rawWrite(b)
+	c.sh.p.s.written.Add(uint64(n))
+	c.wrote.Store(true)
+	if err != nil {
+		c.mu.Lock()
+		c.gone = true
+		c.mu.Unlock()
+		c.finish(nil)
+		return
+	}
+	if n == len(b) {
+		return
+	}
+	rest := append([]byte(nil), b[n:]...)
+	c.mu.Lock()
+	c.blocked = true
+	c.mu.Unlock()
+	go c.writeBlocking(rest)
+}
+
+// rawWrite writes as much of b as the socket takes now, without waiting.
+func (c *session) rawWrite(b []byte) (int, error) {
+	if c.raw == nil {
+		return 0, nil
+	}
+	c.wbuf, c.wn, c.werr = b, 0, nil
+	if err := c.raw.Write(c.writeFn); err != nil {
+		return 0, err
+	}
+	c.wbuf = nil
+	return c.wn, c.werr
+}
+
+// writeOnce is the callback of rawWrite: one write(2), never waiting for
+// the socket to become writable (returning true tells the runtime not to).
+func (c *session) writeOnce(fd uintptr) bool {
+	for c.wn < len(c.wbuf) {
+		n, err := rawWriteFD(fd, c.wbuf[c.wn:])
+		if n > 0 {
+			c.wn += n
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return true
+		case err != nil:
+			c.werr = err
+			return true
+		case n <= 0:
+			return true
+		}
+	}
+	return true
+}
+
+// writeBlocking finishes a write the socket could not take at once, with
+// the write deadline, then hands c back to its shard. It runs on a
+// goroutine of its own, so that only this subscriber waits.
+func (c *session) writeBlocking(b []byte) {
+	s := c.sh.p.s
+	_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	n, err := c.conn.Write(b)
+	s.written.Add(uint64(n))
+	c.mu.Lock()
+	c.blocked = false
+	if err != nil {
+		c.gone = true
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.conn.Close()
+	} else {
+		_ = c.conn.SetWriteDeadline(time.Time{})
+	}
+	c.mark() // whatever was queued meanwhile, or the end
+}
+
+// read waits for the client to close the connection (a subscriber sends
+// nothing after its request) and then has c ended.
+func (c *session) read() {
+	var b [16]byte
+	for {
+		if _, err := c.conn.Read(b[:]); err != nil {
+			break
+		}
+	}
+	c.mu.Lock()
+	c.gone = true
+	c.mu.Unlock()
+	c.mark()
+}
+
+// finish ends the stream once: it writes tail (the retry hint, when the hub
+// closed) and the last chunk if the socket takes them now, closes the
+// connection and the subscription, and reports the stream done.
+func (c *session) finish(tail []byte) {
+	c.mu.Lock()
+	if c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	gone := c.gone
+	c.mu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	s := c.sh.p.s
+	if !gone {
+		// Best effort: a client that cannot take these few bytes now is
+		// about to be disconnected anyway.
+		end := append(append([]byte(nil), tail...), "0\r\n\r\n"...)
+		n, _ := c.rawWrite(end)
+		s.written.Add(uint64(n))
+	}
+	c.conn.Close()
+	c.sub.Close()
+	sh := c.sh
+	sh.mu.Lock()
+	delete(sh.all, c)
+	sh.mu.Unlock()
+	if c.events {
+		// Publishing may wait on the store: not on the shard goroutine.
+		go func() {
+			defer s.streams.Done()
+			s.subscriptionEvents(context.Background(), c.sub.Info(), false)
+		}()
+		return
+	}
+	s.streams.Done()
+}
+
+// appendChunkHeader appends the header of an HTTP/1.1 chunk of size bytes.
+func appendChunkHeader(b []byte, size int) []byte {
+	b = strconv.AppendUint(b, uint64(size), 16)
+	return append(b, "\r\n"...)
+}
+
+// chunk returns p framed as one HTTP/1.1 chunk.
+func chunk(p []byte) []byte {
+	b := appendChunkHeader(nil, len(p))
+	b = append(b, p...)
+	return append(b, "\r\n"...)
+}

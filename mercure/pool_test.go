@@ -1,0 +1,189 @@
+package mercure_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/mercure"
+)
+
+// newAnonServer starts a hub open to anonymous subscribers behind a real
+// HTTP/1.1 server.
+func newAnonServer(tb testing.TB, coalesce time.Duration) (*mercure.Server, *httptest.Server) {
+	tb.Helper()
+	s, err := mercure.New(mercure.Config{Anonymous: true, Coalesce: coalesce, Heartbeat: -1, QueueSize: 1 << 16})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	s.Register(mux)
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(func() {
+		s.Close()
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return s, srv
+}
+
+// TestStreamPaths checks that both ways of serving a stream, taken over
+// by the writer pool (the default) and a goroutine per stream (Coalesce
+// < 0), deliver every update in order, end on shutdown with the retry hint
+// and the last chunk, and release the subscription when the client leaves.
+func TestStreamPaths(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		coalesce time.Duration
+	}{{"TakenOver", 0}, {"GoroutinePerStream", -1}} {
+		t.Run(c.name, func(t *testing.T) {
+			s, srv := newAnonServer(t, c.coalesce)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			open := func() (*http.Response, *bufio.Reader) {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.StatusCode != 200 || res.TransferEncoding == nil || res.TransferEncoding[0] != "chunked" {
+					t.Fatalf("response = %d %v", res.StatusCode, res.TransferEncoding)
+				}
+				return res, bufio.NewReader(res.Body)
+			}
+			leaving, lr := open()
+			res, br := open()
+			defer res.Body.Close()
+			const n = 50
+			for i := range n {
+				if err := s.Hub().Publish(ctx, &hub.Update{ID: fmt.Sprintf("u%d", i), Topics: []string{"t"}, Data: "x"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, r := range []*bufio.Reader{br, lr} {
+				for i := range n {
+					want := fmt.Sprintf("id: u%d", i)
+					if l := nextLine(t, r, "id: "); l != want {
+						t.Fatalf("got %q, want %q", l, want)
+					}
+				}
+			}
+			leaving.Body.Close()
+			for s.Hub().Stats().Subscribers != 1 {
+				select {
+				case <-ctx.Done():
+					t.Fatal("the subscription of a client that left is still open")
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Shutdown(ctx) }()
+			if l := nextLine(t, br, "retry: "); l != "retry: 2000" {
+				t.Fatalf("got %q, want the retry hint", l)
+			}
+			// The blank line that ends the event, then the end of the body.
+			if rest, err := io.ReadAll(br); err != nil || string(rest) != "\n" {
+				t.Fatalf("after the retry hint: %q, %v; want a clean end of the body", rest, err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// nextLine returns the next line of r that starts with prefix.
+func nextLine(t *testing.T, r *bufio.Reader, prefix string) string {
+	t.Helper()
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream for %q: %v", prefix, err)
+		}
+		if l = strings.TrimRight(l, "\n"); strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+}
+
+// BenchmarkStreamWrite measures the server side of delivering updates to
+// 100 HTTP/1.1 subscribers in this process, per delivery: taken over by
+// the writer pool (coalescing on and off) or served by a goroutine per
+// stream. Publishing runs ahead of the writers, as on a busy hub. Run it
+// with a fixed count, e.g. -benchtime 500x: figures of runs of different
+// lengths do not compare.
+func BenchmarkStreamWrite(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		coalesce time.Duration
+	}{{"GoroutinePerStream", -1}, {"Pool", time.Nanosecond}, {"PoolCoalesce1ms", time.Millisecond}} {
+		b.Run(c.name, func(b *testing.B) {
+			const subs = 100
+			s, srv := newAnonServer(b, c.coalesce)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var got sync.WaitGroup
+			counts := make([]chan int, subs)
+			for i := range subs {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				counts[i] = make(chan int, 1)
+				go func() {
+					defer res.Body.Close()
+					br := bufio.NewReaderSize(res.Body, 64<<10)
+					n, want := 0, 0
+					for {
+						if want == 0 {
+							select {
+							case want = <-counts[i]:
+							default:
+							}
+						}
+						if want > 0 && n >= want {
+							got.Done()
+							return
+						}
+						l, err := br.ReadSlice('\n')
+						if err != nil {
+							return
+						}
+						if len(l) == 1 { // the blank line that ends an event
+							n++
+						}
+					}
+				}()
+			}
+			data := strings.Repeat("x", 200)
+			b.ReportAllocs()
+			b.ResetTimer()
+			got.Add(subs)
+			for _, c := range counts {
+				c <- b.N
+			}
+			for i := 0; i < b.N; i++ {
+				if err := s.Hub().Publish(ctx, &hub.Update{Topics: []string{"t"}, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			all := make(chan struct{})
+			go func() { got.Wait(); close(all) }()
+			select {
+			case <-all:
+			case <-time.After(time.Minute):
+				b.Fatalf("%d updates not delivered to every subscriber within a minute", b.N)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
+		})
+	}
+}
