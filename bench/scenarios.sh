@@ -23,6 +23,8 @@
 #   BENCH_HUB_PID     that hub's process id (for CPU and memory figures)
 #   BENCH_JWT_KEY     HS256 key of that hub (default: the key ours is given)
 #   BENCH_FLAGS       extra flags for every ssehub bench run
+#   BENCH_STORE       the hub's -store (default: the embedded default, a bolt
+#                     file in the run's temporary folder; memory:// for RAM)
 #
 # Needs bash, go, jq and (for pinning) taskset. Every wait below is bounded.
 set -euo pipefail
@@ -33,11 +35,14 @@ scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow"}
 out=${BENCH_OUT:-bench/results}
 key=${BENCH_JWT_KEY:-ssehub-bench-secret}
 extra=${BENCH_FLAGS:-}
+# The embedded default store of "ssehub serve", in a file of the run's own.
+store=${BENCH_STORE:-}
 date=$(date -u +%Y%m%d-%H%M%S)
 
 command -v jq >/dev/null || { echo "scenarios.sh: needs jq (apt-get install jq)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
+store=${store:-bolt://$tmp/ssehub.db}
 hub_pid=""
 stop_hub() {
 	if [[ -n $hub_pid ]]; then
@@ -73,7 +78,7 @@ start_hub() {
 		return
 	fi
 	"${hub_pin[@]}" "$tmp/ssehub" serve -addr 127.0.0.1:0 -log-format json \
-		-jwt-key "$key" -anonymous -history-size 6000 "$@" 2>"$tmp/hub.log" &
+		-jwt-key "$key" -anonymous -history-size 6000 -store "$store" "$@" 2>"$tmp/hub.log" &
 	hub_pid=$!
 	hub_url=""
 	for _ in $(seq 100); do
@@ -104,7 +109,7 @@ summary="$out/$date-summary.md"
 	echo "# ssehub bench scenarios, $date"
 	echo
 	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $pin_note; loopback, 200-byte payloads; medians of $reps runs."
-	echo "Hub: ${BENCH_HUB_URL:-ssehub serve (this commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown))}"
+	echo "Hub: ${BENCH_HUB_URL:-ssehub serve (this commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)), -store ${store%%\?*}}"
 	echo
 	echo "| scenario | delivered / expected | lost | dup | out of order | hub CPU µs/delivery | latency p50 ms | latency p99 ms | deliveries/s | RSS/subscriber KiB | connect p99 ms |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
