@@ -3,9 +3,11 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/store/memory"
 )
 
 func BenchmarkEncode(b *testing.B) {
@@ -108,4 +110,55 @@ func BenchmarkFanOutBatched(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs*batch), "ns/delivery")
+}
+
+// BenchmarkReplay resumes one subscriber from the first of 5,000 updates in
+// history, with and without the hub's cache of encoded updates.
+func BenchmarkReplay(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		cache int
+	}{{"FromStore", -1}, {"FromCache", 8192}} {
+		b.Run(c.name, func(b *testing.B) {
+			st := memory.New(memory.Options{MaxUpdates: 10000})
+			b.Cleanup(func() { st.Close() })
+			h, err := hub.New(hub.Config{Store: st, ReplayCache: c.cache, QueueSize: 10000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { h.Close() })
+			ctx := context.Background()
+			watcher, _ := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"*"}})
+			const n = 5000
+			data := strings.Repeat("x", 200)
+			for i := range n {
+				if err := h.Publish(ctx, &hub.Update{ID: fmt.Sprint(i), Topics: []string{"t"}, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var got []*hub.Message
+			for len(got) < n { // the follower has fanned out all of them
+				if got, err = watcher.Receive(ctx, got); err != nil {
+					b.Fatal(err)
+				}
+			}
+			watcher.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				s, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"}, Replay: &hub.Replay{AfterID: "0"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var msgs []*hub.Message
+				for s.Replaying() {
+					if msgs, err = s.Drain(ctx, msgs[:0]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(n-1)), "ns/update")
+		})
+	}
 }

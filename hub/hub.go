@@ -33,6 +33,13 @@ type Config struct {
 	// ReplayPageSize is how many updates a replay reads from the store at a
 	// time. Zero means DefaultReplayPageSize.
 	ReplayPageSize int
+	// ReplayCache is how many of the newest updates the hub keeps encoded
+	// in memory, so that replays of them neither read the store nor encode
+	// again. Zero means DefaultReplayCache; negative, none.
+	ReplayCache int
+	// ReplayCacheBytes bounds the cache's memory (data and encoded bytes).
+	// Zero means DefaultReplayCacheBytes.
+	ReplayCacheBytes int
 	// Logger receives the hub's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -54,6 +61,7 @@ type Hub struct {
 	store     Store
 	queueSize int
 	pageSize  int
+	recent    *recent
 	log       *slog.Logger
 	matcher   Matcher
 
@@ -91,6 +99,7 @@ func New(cfg Config) (*Hub, error) {
 		store:     cfg.Store,
 		queueSize: cfg.QueueSize,
 		pageSize:  cfg.ReplayPageSize,
+		recent:    newRecent(cfg.ReplayCache, cfg.ReplayCacheBytes),
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
 		idx: index{
@@ -158,7 +167,13 @@ func (h *Hub) dispatch(u *Update) error {
 	}
 	h.lastSeq.Store(u.Seq)
 	h.dispatched.Add(1)
-	var msg *Message
+	// Encoded once, for the subscribers and for replays of recent history.
+	msg, err := encode(u)
+	if err != nil {
+		h.log.Error("hub: dropping an update that cannot be encoded", "id", u.ID, "err", err)
+		return nil
+	}
+	h.recent.add(msg)
 	deliver := func(s *Subscription) {
 		if s.mark == u.Seq { // reached through another selector already
 			return
@@ -166,13 +181,6 @@ func (h *Hub) dispatch(u *Update) error {
 		s.mark = u.Seq
 		if u.Private && !s.authorized(u) {
 			return
-		}
-		if msg == nil {
-			var err error
-			if msg, err = encode(u); err != nil {
-				h.log.Error("hub: dropping an update that cannot be encoded", "id", u.ID, "err", err)
-				return
-			}
 		}
 		if s.enqueue(msg) {
 			h.delivered.Add(1)
@@ -311,6 +319,7 @@ type Subscription struct {
 	replaying         bool
 	cursor, replayEnd uint64
 	lastSent          uint64 // highest Seq handed out, to drop duplicates
+	page              []*Message
 	found             bool
 }
 
@@ -661,12 +670,22 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 	default:
 	}
 	if s.replaying {
-		ups, err := s.h.store.Read(ctx, s.cursor, s.h.pageSize)
-		if err != nil {
-			return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
+		// Recent history comes from the hub's cache, already encoded;
+		// older history from the store.
+		page, cached := s.h.recent.page(s.cursor, s.h.pageSize, s.page[:0])
+		if !cached {
+			ups, err := s.h.store.Read(ctx, s.cursor, s.h.pageSize)
+			if err != nil {
+				return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
+			}
+			for _, u := range ups {
+				page = append(page, &Message{Update: u})
+			}
 		}
-		done := len(ups) < s.h.pageSize
-		for _, u := range ups {
+		done := len(page) < s.h.pageSize
+		for i, m := range page {
+			page[i] = nil
+			u := m.Update
 			if u.Seq > s.replayEnd {
 				// Everything up to replayEnd has been read (or trimmed
 				// meanwhile): the live queue takes over from here.
@@ -677,16 +696,20 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 			if u.Seq <= s.lastSent || !s.wants(u) {
 				continue
 			}
-			m, err := encode(u)
-			if err != nil {
-				continue
+			if m.Bytes == nil {
+				var err error
+				if m, err = encode(u); err != nil {
+					continue
+				}
 			}
 			s.lastSent = u.Seq
 			s.h.replayed.Add(1)
 			dst = append(dst, m)
 		}
+		s.page = page[:0]
 		if done || s.cursor >= s.replayEnd {
 			s.replaying = false
+			s.page = nil
 		}
 		s.signal() // more history, or the live queue, may be waiting
 		return dst, nil

@@ -202,7 +202,9 @@ func FuzzMatch(f *testing.F) {
 func TestSubscribe_ReplayWhoseHistoryWasTrimmedHandsOverToLive(t *testing.T) {
 	st := memory.New(memory.Options{MaxUpdates: 4})
 	t.Cleanup(func() { st.Close() })
-	h := newHub(t, hub.Config{Store: st, QueueSize: 1000, ReplayPageSize: 4})
+	// Without the replay cache, which would still hold what the store
+	// trimmed.
+	h := newHub(t, hub.Config{Store: st, QueueSize: 1000, ReplayPageSize: 4, ReplayCache: -1})
 	ctx := context.Background()
 	// A live watcher receiving an update proves the follower dispatched it.
 	watcher, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"}})
@@ -273,5 +275,52 @@ func TestSubscribe_GetsNothingAcknowledgedBeforeIt(t *testing.T) {
 	}
 	if got := receive(t, s, 1); got[0].Update.ID != "after" {
 		t.Fatalf("the subscription got %q first, published before it", got[0].Update.ID)
+	}
+}
+
+// failingReads is a store whose history cannot be read, as a store that is
+// away: only the hub's cache can serve a replay.
+type failingReads struct{ *memory.Store }
+
+func (failingReads) Read(context.Context, uint64, int) ([]*hub.Update, error) {
+	return nil, errors.New("store away")
+}
+
+func TestSubscribe_RecentHistoryIsReplayedFromTheCache(t *testing.T) {
+	st := failingReads{memory.New(memory.Options{})}
+	t.Cleanup(func() { st.Close() })
+	h := newHub(t, hub.Config{Store: st, ReplayPageSize: 3})
+	ctx := context.Background()
+	watcher, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	for i := range 10 {
+		topic := "a"
+		if i%2 == 1 {
+			topic = "b"
+		}
+		if err := h.Publish(ctx, &hub.Update{ID: strconv.Itoa(i), Topics: []string{topic}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := receive(t, watcher, 10)
+	s, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"a"}, Replay: &hub.Replay{AfterID: "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := receive(t, s, 3)
+	var ids []string
+	for _, m := range got {
+		ids = append(ids, m.Update.ID)
+	}
+	if fmt.Sprint(ids) != "[4 6 8]" {
+		t.Fatalf("replayed %v, want [4 6 8]", ids)
+	}
+	// The very bytes the live fan-out encoded: nothing was encoded again.
+	if &got[0].Bytes[0] != &first[4].Bytes[0] {
+		t.Fatal("the replay encoded the update again")
 	}
 }

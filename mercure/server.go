@@ -171,7 +171,10 @@ func New(cfg Config) (*Server, error) {
 		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxAge: c.HistoryAge})
 		s.ownsStore = true
 	}
-	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log})
+	// The hub's cache of encoded updates covers the whole history when it
+	// is larger than the default, so that replays rarely read the store.
+	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
+		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache)})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
