@@ -37,28 +37,6 @@ func TestProtocol(t *testing.T) {
 	mercuretest.Run(t, func(t *testing.T) hub.Store { return open(t, boltstore.Options{}) })
 }
 
-func appendIDs(t *testing.T, s hub.Store, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if err := s.Append(context.Background(), &hub.Update{ID: id, Topics: []string{"t"}}); err != nil {
-			t.Fatalf("Append(%q): %v", id, err)
-		}
-	}
-}
-
-func readIDs(t *testing.T, s hub.Store) []string {
-	t.Helper()
-	ups, err := s.Read(context.Background(), 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, u := range ups {
-		ids = append(ids, u.ID)
-	}
-	return ids
-}
-
 func TestStore_HistoryIsPrunedByCountAndAge(t *testing.T) {
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { return now }
@@ -74,10 +52,10 @@ func TestStore_HistoryIsPrunedByCountAndAge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t, tt.opts)
-			appendIDs(t, s, "a", "b", "c", "d")
+			hubtest.AppendIDs(t, s, "a", "b", "c", "d")
 			now = now.Add(tt.advance)
-			appendIDs(t, s, "e")
-			if got := fmt.Sprint(readIDs(t, s)); got != fmt.Sprint(tt.want) {
+			hubtest.AppendIDs(t, s, "e")
+			if got := fmt.Sprint(hubtest.ReadIDs(t, s)); got != fmt.Sprint(tt.want) {
 				t.Fatalf("history = %s, want %v", got, tt.want)
 			}
 			if _, err := s.Lookup(context.Background(), "a"); !errors.Is(err, hub.ErrUnknownID) {
@@ -96,15 +74,15 @@ func TestStore_HistorySurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendIDs(t, s, "a", "b")
+	hubtest.AppendIDs(t, s, "a", "b")
 	s.Close()
 	s, err = boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	appendIDs(t, s, "c")
-	if got := fmt.Sprint(readIDs(t, s)); got != "[a b c]" {
+	hubtest.AppendIDs(t, s, "c")
+	if got := fmt.Sprint(hubtest.ReadIDs(t, s)); got != "[a b c]" {
 		t.Fatalf("history after reopen = %s", got)
 	}
 	if err := s.Append(context.Background(), &hub.Update{ID: "a", Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {

@@ -52,28 +52,6 @@ func TestProtocol(t *testing.T) {
 	mercuretest.Run(t, func(t *testing.T) hub.Store { return open(t, addr, natsstore.Options{}) })
 }
 
-func appendIDs(t *testing.T, s hub.Store, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if err := s.Append(context.Background(), &hub.Update{ID: id, Topics: []string{"t"}}); err != nil {
-			t.Fatalf("Append(%q): %v", id, err)
-		}
-	}
-}
-
-func readIDs(t *testing.T, s hub.Store) []string {
-	t.Helper()
-	ups, err := s.Read(context.Background(), 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, u := range ups {
-		ids = append(ids, u.ID)
-	}
-	return ids
-}
-
 func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	addr := servertest.SharedNATS(t)
 	// The server applies the limits with its own clock: the age test waits
@@ -90,18 +68,18 @@ func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t, addr, tt.opts)
-			appendIDs(t, s, "a", "b", "c", "d")
+			hubtest.AppendIDs(t, s, "a", "b", "c", "d")
 			if tt.advance > 0 {
 				deadline := time.Now().Add(servertest.Wait)
-				for len(readIDs(t, s)) > 0 { // the server expires them
+				for len(hubtest.ReadIDs(t, s)) > 0 { // the server expires them
 					if time.Now().After(deadline) {
 						t.Fatal("updates older than MaxAge were not expired")
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
 			}
-			appendIDs(t, s, "e")
-			if got := fmt.Sprint(readIDs(t, s)); got != fmt.Sprint(tt.want) {
+			hubtest.AppendIDs(t, s, "e")
+			if got := fmt.Sprint(hubtest.ReadIDs(t, s)); got != fmt.Sprint(tt.want) {
 				t.Fatalf("history = %s, want %v", got, tt.want)
 			}
 			if _, err := s.Lookup(context.Background(), "a"); !errors.Is(err, hub.ErrUnknownID) {
@@ -119,33 +97,20 @@ func TestStore_TwoNodesShareOneOrderAndDedupe(t *testing.T) {
 	stream := servertest.Unique("TWO")
 	a := open(t, addr, natsstore.Options{Stream: stream})
 	b := open(t, addr, natsstore.Options{Stream: stream})
-	appendIDs(t, a, "x")
-	appendIDs(t, b, "y")
+	hubtest.AppendIDs(t, a, "x")
+	hubtest.AppendIDs(t, b, "y")
 	if err := b.Append(context.Background(), &hub.Update{ID: "x", Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {
 		t.Fatalf("Append(x) on the other node = %v, want ErrDuplicateID", err)
 	}
-	if ga, gb := fmt.Sprint(readIDs(t, a)), fmt.Sprint(readIDs(t, b)); ga != "[x y]" || gb != ga {
+	if ga, gb := fmt.Sprint(hubtest.ReadIDs(t, a)), fmt.Sprint(hubtest.ReadIDs(t, b)); ga != "[x y]" || gb != ga {
 		t.Fatalf("histories = %s and %s, want [x y] on both", ga, gb)
 	}
-}
-
-// follow runs Follow from afterSeq and returns the channel of its updates.
-func follow(t *testing.T, s hub.Store, afterSeq uint64) <-chan *hub.Update {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan *hub.Update, 10000)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Follow(ctx, afterSeq, func(u *hub.Update) error { ch <- u; return nil })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return ch
 }
 
 func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
 	srv := servertest.StartNATS(t)
 	s := open(t, srv.Addr, natsstore.Options{MaxUpdates: 100000})
-	got := follow(t, s, 0)
+	got := hubtest.Follow(t, s, 0)
 	ctx := context.Background()
 	var acked []string
 	publish := func(id string) error {

@@ -47,28 +47,6 @@ func TestProtocol(t *testing.T) {
 	mercuretest.Run(t, func(t *testing.T) hub.Store { return open(t, addr, redisstore.Options{}) })
 }
 
-func appendIDs(t *testing.T, s hub.Store, ids ...string) {
-	t.Helper()
-	for _, id := range ids {
-		if err := s.Append(context.Background(), &hub.Update{ID: id, Topics: []string{"t"}}); err != nil {
-			t.Fatalf("Append(%q): %v", id, err)
-		}
-	}
-}
-
-func readIDs(t *testing.T, s hub.Store) []string {
-	t.Helper()
-	ups, err := s.Read(context.Background(), 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, u := range ups {
-		ids = append(ids, u.ID)
-	}
-	return ids
-}
-
 func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	addr := servertest.SharedRedis(t)
 	now := time.Now()
@@ -85,10 +63,10 @@ func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t, addr, tt.opts)
-			appendIDs(t, s, "a", "b", "c", "d")
+			hubtest.AppendIDs(t, s, "a", "b", "c", "d")
 			now = now.Add(tt.advance)
-			appendIDs(t, s, "e")
-			if got := fmt.Sprint(readIDs(t, s)); got != fmt.Sprint(tt.want) {
+			hubtest.AppendIDs(t, s, "e")
+			if got := fmt.Sprint(hubtest.ReadIDs(t, s)); got != fmt.Sprint(tt.want) {
 				t.Fatalf("history = %s, want %v", got, tt.want)
 			}
 			if _, err := s.Lookup(context.Background(), "a"); !errors.Is(err, hub.ErrUnknownID) {
@@ -106,33 +84,20 @@ func TestStore_TwoNodesShareOneOrderAndDedupe(t *testing.T) {
 	prefix := servertest.Unique("two")
 	a := open(t, addr, redisstore.Options{Prefix: prefix})
 	b := open(t, addr, redisstore.Options{Prefix: prefix})
-	appendIDs(t, a, "x")
-	appendIDs(t, b, "y")
+	hubtest.AppendIDs(t, a, "x")
+	hubtest.AppendIDs(t, b, "y")
 	if err := b.Append(context.Background(), &hub.Update{ID: "x", Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {
 		t.Fatalf("Append(x) on the other node = %v, want ErrDuplicateID", err)
 	}
-	if ga, gb := fmt.Sprint(readIDs(t, a)), fmt.Sprint(readIDs(t, b)); ga != "[x y]" || gb != ga {
+	if ga, gb := fmt.Sprint(hubtest.ReadIDs(t, a)), fmt.Sprint(hubtest.ReadIDs(t, b)); ga != "[x y]" || gb != ga {
 		t.Fatalf("histories = %s and %s, want [x y] on both", ga, gb)
 	}
-}
-
-// follow runs Follow from afterSeq and returns the channel of its updates.
-func follow(t *testing.T, s hub.Store, afterSeq uint64) <-chan *hub.Update {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan *hub.Update, 10000)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.Follow(ctx, afterSeq, func(u *hub.Update) error { ch <- u; return nil })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return ch
 }
 
 func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
 	srv := servertest.StartRedis(t)
 	s := open(t, srv.Addr, redisstore.Options{MaxUpdates: 100000})
-	got := follow(t, s, 0)
+	got := hubtest.Follow(t, s, 0)
 	ctx := context.Background()
 	var acked []string
 	publish := func(id string) error {
@@ -190,7 +155,7 @@ func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
 	if err := s.Append(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
-	updates := follow(t, s, first.Seq)
+	updates := hubtest.Follow(t, s, first.Seq)
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	p := "{" + prefix + "}"
