@@ -130,13 +130,15 @@ func (s *Streams) controlTopic() string   { return s.opts.TopicPrefix + "control
 func (s *Streams) topic(id string) string { return s.opts.TopicPrefix + id }
 func eventID(stream string, n int) string { return stream + ":" + strconv.Itoa(n) }
 func endID(stream string) string          { return stream + ":end" }
-func (s *Streams) running(id string) bool {
+func isTerminal(m *hub.Message) bool      { return strings.HasSuffix(m.Update.ID, ":end") }
+
+// producersRunning counts the producers of this process, for tests of the
+// cleanup.
+func (s *Streams) producersRunning() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.producers[id] != nil
+	return len(s.producers)
 }
-func (s *Streams) producersRunning() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.producers) }
-func isTerminal(m *hub.Message) bool     { return strings.HasSuffix(m.Update.ID, ":end") }
 
 func (s *Streams) watchControl() {
 	defer s.wg.Done()
