@@ -15,6 +15,10 @@ import (
 	"github.com/google/uuid"
 )
 
+// cachedPageSize is how many updates a replay takes from the hub's cache at
+// a time.
+const cachedPageSize = 4096
+
 // Defaults of Config.
 const (
 	DefaultQueueSize      = 1000
@@ -672,7 +676,13 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 	if s.replaying {
 		// Recent history comes from the hub's cache, already encoded;
 		// older history from the store.
-		page, cached := s.h.recent.page(s.cursor, s.h.pageSize, s.page[:0])
+		// A cached page costs no I/O: larger pages mean fewer, larger
+		// writes to the subscriber.
+		limit := s.h.pageSize
+		page, cached := s.h.recent.page(s.cursor, cachedPageSize, s.page[:0])
+		if cached {
+			limit = cachedPageSize
+		}
 		if !cached {
 			ups, err := s.h.store.Read(ctx, s.cursor, s.h.pageSize)
 			if err != nil {
@@ -682,7 +692,7 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 				page = append(page, &Message{Update: u})
 			}
 		}
-		done := len(page) < s.h.pageSize
+		done := len(page) < limit
 		for i, m := range page {
 			page[i] = nil
 			u := m.Update
