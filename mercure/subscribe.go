@@ -229,15 +229,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		defer t.Stop()
 		expiry = t.C
 	}
-	write := func(b []byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		n, err := w.Write(b)
-		s.written.Add(uint64(n))
-		if err == nil {
-			err = rc.Flush()
-		}
-		return err == nil
-	}
+	write := func(b []byte) bool { return s.writeTimed(w, rc, b) }
 	var msgs []*hub.Message
 	var buf []byte
 	for {
