@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,45 +12,19 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/client"
+	"github.com/ssehub/ssehub/internal/flakynet"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
-// flakyConn is a connection that breaks after reading budget bytes, as a
-// mobile network does, at a random place in the stream.
-type flakyConn struct {
-	net.Conn
-	budget int
-}
-
-func (c *flakyConn) Read(p []byte) (int, error) {
-	if c.budget <= 0 {
-		c.Conn.Close()
-		return 0, net.ErrClosed
-	}
-	if len(p) > c.budget {
-		p = p[:c.budget]
-	}
-	n, err := c.Conn.Read(p)
-	c.budget -= n
-	return n, err
-}
-
+// flakyClient returns a client whose connections break at a random place
+// between 300 and 1,800 bytes.
 func flakyClient(rnd *rand.Rand, mu *sync.Mutex) *http.Client {
-	d := &net.Dialer{}
-	return &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			budget := 300 + rnd.IntN(1500)
-			mu.Unlock()
-			return &flakyConn{Conn: c, budget: budget}, nil
-		},
-	}}
+	return &http.Client{Transport: flakynet.Transport(func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return 300 + rnd.IntN(1500)
+	})}
 }
 
 // TestStreams_ManyConcurrentStreamsSurviveRandomDisconnects runs 1,000

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ssehub/ssehub/client"
 	"github.com/ssehub/ssehub/demo"
+	"github.com/ssehub/ssehub/internal/flakynet"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -34,17 +34,7 @@ func newRoundRobin(nodes []*server, budget int) *roundRobin {
 		u, _ := url.Parse(n.url)
 		rr.nodes = append(rr.nodes, u)
 	}
-	d := &net.Dialer{}
-	rr.base = &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &breakingConn{Conn: c, budget: budget}, nil
-		},
-	}
+	rr.base = flakynet.Transport(func() int { return budget })
 	return rr
 }
 
@@ -54,25 +44,6 @@ func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.URL.Scheme, r.URL.Host, r.Host = rr.nodes[i].Scheme, rr.nodes[i].Host, rr.nodes[i].Host
 	return rr.base.RoundTrip(r)
-}
-
-// breakingConn is a connection that breaks after reading budget bytes.
-type breakingConn struct {
-	net.Conn
-	budget int
-}
-
-func (c *breakingConn) Read(p []byte) (int, error) {
-	if c.budget <= 0 {
-		c.Conn.Close()
-		return 0, net.ErrClosed
-	}
-	if len(p) > c.budget {
-		p = p[:c.budget]
-	}
-	n, err := c.Conn.Read(p)
-	c.budget -= n
-	return n, err
 }
 
 // TestCluster_ResumableStreamAcrossNodes reads the demo's resumable poem
