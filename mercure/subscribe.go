@@ -156,9 +156,12 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.Res
 	return true
 }
 
-// writeTimed writes b to w and flushes it, within the write timeout.
+// writeTimed writes b to w and flushes it, within the write timeout. The
+// deadline is cleared afterwards: left in place, it would fail the final
+// chunk net/http writes when a stream ends after a long idle time.
 func (s *Server) writeTimed(w http.ResponseWriter, rc *http.ResponseController, b []byte) bool {
 	rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	defer rc.SetWriteDeadline(time.Time{})
 	n, err := w.Write(b)
 	s.written.Add(uint64(n))
 	if err == nil {
