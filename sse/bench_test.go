@@ -36,28 +36,33 @@ func BenchmarkEvent_AppendToMultiline(b *testing.B) {
 }
 
 func BenchmarkParser(b *testing.B) {
-	wire, _ := benchEvent.AppendTo(nil)
-	stream := bytes.Repeat(wire, 1000)
-	b.SetBytes(int64(len(stream)))
-	b.ReportAllocs()
-	r := bytes.NewReader(stream)
-	for b.Loop() {
-		r.Reset(stream)
-		p := NewParser(r)
-		n := 0
-		for {
-			_, err := p.Next()
-			if err == io.EOF {
-				break
+	lf, _ := benchEvent.AppendTo(nil)
+	for _, ending := range []struct{ name, eol string }{{"LF", "\n"}, {"CRLF", "\r\n"}, {"CR", "\r"}} {
+		b.Run(ending.name, func(b *testing.B) {
+			wire := bytes.ReplaceAll(lf, []byte("\n"), []byte(ending.eol))
+			stream := bytes.Repeat(wire, 1000)
+			b.SetBytes(int64(len(stream)))
+			b.ReportAllocs()
+			r := bytes.NewReader(stream)
+			for b.Loop() {
+				r.Reset(stream)
+				p := NewParser(r)
+				n := 0
+				for {
+					_, err := p.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				if n != 1000 {
+					b.Fatalf("parsed %d events", n)
+				}
 			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		if n != 1000 {
-			b.Fatalf("parsed %d events", n)
-		}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/event")
 }

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +14,13 @@ import (
 // Default limits of a Parser. They are generous for chat-style streams and
 // still stop a broken or hostile peer from growing memory without bound.
 const (
-	DefaultMaxLineBytes  = 1 << 20 // 1 MiB
-	DefaultMaxEventBytes = 4 << 20 // 4 MiB
+	DefaultMaxLineBytes    = 1 << 20 // 1 MiB
+	DefaultMaxEventBytes   = 4 << 20 // 4 MiB
+	DefaultReadBufferBytes = 64 << 10
 )
+
+// initialBufferBytes is the size of a Parser's first read buffer.
+const initialBufferBytes = 4096
 
 // ErrLineTooLong is returned (wrapped) by Parser.Next when a line exceeds
 // Parser.MaxLineBytes.
@@ -50,6 +55,13 @@ type Parser struct {
 	// MaxEventBytes bounds the size of one event's data, in bytes. Zero means
 	// DefaultMaxEventBytes.
 	MaxEventBytes int
+	// ReadBufferBytes bounds how much a Parser asks of its reader at once.
+	// The buffer starts at 4 KiB and doubles, up to this size, whenever a
+	// read fills it: a stream that is behind is read in few large reads
+	// (fewer system calls per event), a quiet one keeps a small buffer.
+	// Lines longer than the buffer still grow it, up to MaxLineBytes. Zero
+	// means DefaultReadBufferBytes.
+	ReadBufferBytes int
 
 	r      io.Reader
 	buf    []byte // unread bytes are buf[start:end]
@@ -57,6 +69,7 @@ type Parser struct {
 	end    int
 	err    error // sticky read error
 	failed error // sticky limit error: no line is read after it
+	filled bool  // the last read filled the buffer: more was probably waiting
 
 	started  bool // the BOM check has been done
 	skipLF   bool // the previous line ended with CR: a following LF is part of it
@@ -151,6 +164,13 @@ func (p *Parser) maxLine() int {
 	return DefaultMaxLineBytes
 }
 
+func (p *Parser) readBuffer() int {
+	if p.ReadBufferBytes > 0 {
+		return max(p.ReadBufferBytes, initialBufferBytes)
+	}
+	return DefaultReadBufferBytes
+}
+
 func (p *Parser) maxEvent() int {
 	if p.MaxEventBytes > 0 {
 		return p.MaxEventBytes
@@ -169,7 +189,7 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 		return Event{}, false, nil
 	}
 	var field, value []byte
-	if i := indexByte(line, ':'); i >= 0 {
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
 		field, value = line[:i], line[i+1:]
 		if len(value) > 0 && value[0] == ' ' {
 			value = value[1:]
@@ -192,7 +212,7 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 		p.data = append(p.data, '\n')
 		p.hasData = true
 	case "id":
-		if indexByte(value, 0) < 0 {
+		if bytes.IndexByte(value, 0) < 0 {
 			p.lastID = reuse(p.lastID, value)
 		}
 	case "retry":
@@ -281,14 +301,19 @@ func (p *Parser) fill() {
 		p.end = n
 		p.pos = 0
 	}
-	if p.end == len(p.buf) {
-		size := 2 * len(p.buf)
-		if size == 0 {
-			size = 4096
-		}
+	size := len(p.buf)
+	switch {
+	case size == 0:
+		size = initialBufferBytes
+	case p.end == size: // a line longer than the buffer
+		size *= 2
 		if limit := p.maxLine() + 8; size > limit && limit > len(p.buf) {
 			size = limit
 		}
+	case p.filled && size < p.readBuffer():
+		size = min(2*size, p.readBuffer())
+	}
+	if size != len(p.buf) {
 		nb := make([]byte, size)
 		copy(nb, p.buf[:p.end])
 		p.buf = nb
@@ -297,6 +322,7 @@ func (p *Parser) fill() {
 	// reader that returns 0, nil cannot spin the parser forever.
 	for range 100 {
 		n, err := p.r.Read(p.buf[p.end:])
+		p.filled = n == len(p.buf)-p.end
 		p.end += n
 		if err != nil {
 			p.err = err
@@ -321,19 +347,25 @@ func isBOMPrefix(b []byte) bool {
 	return true
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
+// lineScanWindow is how far indexLineEnd looks for a LF before it looks for
+// a CR in the same span: far enough that a typical line costs one pass of
+// each vectorised search, near enough that a stream whose lines end in CR
+// alone is not searched to the end of the buffer for every line.
+const lineScanWindow = 1024
 
+// indexLineEnd returns the index of the first CR or LF in b, or -1.
 func indexLineEnd(b []byte) int {
-	for i, x := range b {
-		if x == '\n' || x == '\r' {
-			return i
+	for off := 0; off < len(b); off += lineScanWindow {
+		w := b[off:min(off+lineScanWindow, len(b))]
+		lf := bytes.IndexByte(w, '\n')
+		if lf >= 0 {
+			w = w[:lf]
+		}
+		if cr := bytes.IndexByte(w, '\r'); cr >= 0 {
+			return off + cr
+		}
+		if lf >= 0 {
+			return off + lf
 		}
 	}
 	return -1
