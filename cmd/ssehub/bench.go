@@ -40,6 +40,7 @@ type benchFlags struct {
 	plotPath    string
 	quiet       bool
 	replayValue string
+	cpuProfile  string
 }
 
 func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
@@ -67,6 +68,7 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of the summary")
 	fs.StringVar(&f.plotPath, "plot", "", "draw the latency distribution to this PNG file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress display")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file\n(to tell whether the generator or the hub limits a run)")
 	if err := m.parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -126,6 +128,13 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if !f.quiet {
 		c.Progress = newProgressPrinter(m.Stderr)
 		c.ProgressInterval = 200 * time.Millisecond

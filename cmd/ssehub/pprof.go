@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	runtimepprof "runtime/pprof"
 	"time"
 )
 
@@ -35,4 +37,21 @@ func servePprof(ctx context.Context, addr string, logger *slog.Logger) error {
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	logger.Info("serving profiles", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return nil
+}
+
+// startCPUProfile profiles this process's CPU into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := runtimepprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		runtimepprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
