@@ -230,6 +230,7 @@ func (sh *shard) serve(c *session) {
 	for _, m := range msgs {
 		size += len(m.Bytes)
 	}
+	published := msgs[0].Update.Time
 	buf := appendChunkHeader(sh.buf[:0], size)
 	for i, m := range msgs {
 		buf = append(buf, m.Bytes...)
@@ -237,7 +238,9 @@ func (sh *shard) serve(c *session) {
 	}
 	buf = append(buf, "\r\n"...)
 	sh.msgs = msgs[:0]
-	c.write(buf)
+	if c.write(buf) {
+		s.writeDelay.Observe(time.Since(published).Seconds())
+	}
 	if cap(buf) > 1<<20 { // do not keep a huge buffer after a burst
 		buf = nil
 	}
@@ -292,8 +295,9 @@ func (sh *shard) endAll() {
 
 // write sends b, which the caller may reuse once write returns: at once if
 // the socket takes it, otherwise the rest is copied and written by a
-// goroutine of c's own. Called by the goroutine that owns c's writes.
-func (c *session) write(b []byte) {
+// goroutine of c's own. It reports whether the socket took all of b now.
+// Called by the goroutine that owns c's writes.
+func (c *session) write(b []byte) bool {
 	n, err := c.rawWrite(b)
 	c.sh.p.s.written.Add(uint64(n))
 	c.wrote.Store(true)
@@ -302,16 +306,17 @@ func (c *session) write(b []byte) {
 		c.gone = true
 		c.mu.Unlock()
 		c.finish(nil)
-		return
+		return false
 	}
 	if n == len(b) {
-		return
+		return true
 	}
 	rest := append([]byte(nil), b[n:]...)
 	c.mu.Lock()
 	c.blocked = true
 	c.mu.Unlock()
 	go c.writeBlocking(rest)
+	return false
 }
 
 // rawWrite writes as much of b as the socket takes now, without waiting.

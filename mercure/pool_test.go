@@ -198,3 +198,78 @@ func BenchmarkStreamWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestWriteDelayMetric checks that ssehub_write_delay_seconds measures from
+// an update's publication time to its write, on both stream paths, and
+// leaves replays of history out.
+func TestWriteDelayMetric(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		coalesce time.Duration
+	}{{"TakenOver", 0}, {"GoroutinePerStream", -1}} {
+		t.Run(c.name, func(t *testing.T) {
+			s, srv := newAnonServer(t, c.coalesce)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// Published three seconds ago: the delay falls in (2 s, 5 s].
+			past := time.Now().Add(-3 * time.Second)
+			publish := func(id string) {
+				t.Helper()
+				if err := s.Hub().Publish(ctx, &hub.Update{ID: id, Topics: []string{"t"}, Data: "x", Time: past}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			publish("old")
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+			req.Header.Set("Last-Event-ID", "earliest")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			br := bufio.NewReader(res.Body)
+			if l := nextLine(t, br, "id: "); l != "id: old" {
+				t.Fatalf("replay: got %q", l)
+			}
+			publish("live")
+			if l := nextLine(t, br, "id: "); l != "id: live" {
+				t.Fatalf("live: got %q", l)
+			}
+			// The write is observed just after it returns, which the
+			// client may see first: poll the metric, within the deadline.
+			var count, upTo2, upTo5 string
+			for count != "1" {
+				if ctx.Err() != nil {
+					t.Fatalf("ssehub_write_delay_seconds_count = %q, want 1 (the live update only)", count)
+				}
+				m := scrape(t, ctx, srv.URL+"/metrics")
+				count, upTo2, upTo5 = m["ssehub_write_delay_seconds_count"], m[`ssehub_write_delay_seconds_bucket{le="2"}`], m[`ssehub_write_delay_seconds_bucket{le="5"}`]
+			}
+			if upTo2 != "0" || upTo5 != "1" {
+				t.Errorf("buckets le=2: %s, le=5: %s; want 0 and 1 for an update published 3 s ago", upTo2, upTo5)
+			}
+		})
+	}
+}
+
+// scrape returns the samples of a Prometheus text exposition, by series.
+func scrape(t *testing.T, ctx context.Context, url string) map[string]string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && !strings.HasPrefix(l, "#") {
+			m[k] = v
+		}
+	}
+	return m
+}

@@ -138,7 +138,11 @@ type Server struct {
 	streams  sync.WaitGroup
 	closing  atomic.Bool
 	written  atomic.Uint64
-	shutdown sync.Once
+	// writeDelay observes, for each write of live updates, how long ago
+	// the oldest of them was published: the hub's share of delivery
+	// latency, which a client's own figures cannot separate from theirs.
+	writeDelay prometheus.Histogram
+	shutdown   sync.Once
 }
 
 // New returns a Server serving a new Hub, configured by cfg with the
@@ -179,6 +183,9 @@ func New(cfg Config) (*Server, error) {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
 	}
+	s.writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ssehub_write_delay_seconds",
+		Help:    "Time from an update's publication to the write that sends it to a subscriber (the oldest update of each write of live updates).",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}})
 	reg := c.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -374,6 +381,7 @@ func (s *Server) register(reg prometheus.Registerer) error {
 			Help: "Subscribers disconnected because their queue overflowed."}, stat(func(st hub.Stats) uint64 { return st.SlowConsumers })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_bytes_written_total",
 			Help: "Bytes written to event streams."}, func() float64 { return float64(s.written.Load()) }),
+		s.writeDelay,
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

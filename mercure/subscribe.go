@@ -252,6 +252,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 				return
 			}
 		case <-sub.Ready():
+			live := !sub.Replaying()
 			var err error
 			msgs, err = sub.Drain(ctx, msgs[:0])
 			if err != nil {
@@ -269,6 +270,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			if len(msgs) == 0 {
 				continue
 			}
+			published := msgs[0].Update.Time
 			buf = buf[:0]
 			for i, m := range msgs {
 				buf = append(buf, m.Bytes...)
@@ -276,6 +278,9 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			}
 			if !write(buf) {
 				return
+			}
+			if live {
+				s.writeDelay.Observe(time.Since(published).Seconds())
 			}
 			if cap(buf) > 1<<20 { // do not keep a huge batch buffer for a long-lived stream
 				buf = nil
