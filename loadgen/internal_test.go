@@ -1,9 +1,15 @@
 package loadgen
 
 import (
+	"fmt"
 	"math"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestPayload_RoundTripsAndHasTheAskedSize(t *testing.T) {
@@ -190,4 +196,55 @@ func BenchmarkDelivery(b *testing.B) {
 		h.Record(i, 1700000000000050000-sent)
 		tr.record(n)
 	}
+}
+
+func TestWriteDelayBetween_TakesQuantilesOfTheDifference(t *testing.T) {
+	hist := func(counts ...uint64) *dto.Histogram {
+		bounds := []float64{0.001, 0.01, 0.1}
+		h := &dto.Histogram{}
+		var total uint64
+		for i, b := range bounds {
+			total += counts[i]
+			h.Bucket = append(h.Bucket, &dto.Bucket{UpperBound: proto.Float64(b), CumulativeCount: proto.Uint64(total)})
+		}
+		total += counts[3] // beyond the largest bound
+		h.SampleCount = proto.Uint64(total)
+		return h
+	}
+	ms := func(v float64) *float64 { return &v }
+	tests := []struct {
+		name          string
+		before, after *dto.Histogram
+		want          *WriteDelay
+	}{
+		{"no metric", nil, nil, nil},
+		{"no write during the run", hist(5, 0, 0, 0), hist(5, 0, 0, 0), nil},
+		{"writes before the run do not count", hist(1000, 0, 0, 0), hist(1000, 50, 50, 0),
+			&WriteDelay{Writes: 100, P50MS: ms(10), P99MS: ms(100), MaxMS: 100}},
+		{"all in the first bucket", &dto.Histogram{}, hist(100, 0, 0, 0),
+			&WriteDelay{Writes: 100, P50MS: ms(1), P99MS: ms(1), MaxMS: 100}},
+		{"a p99 beyond the largest bound is left out", &dto.Histogram{}, hist(90, 0, 0, 10),
+			&WriteDelay{Writes: 100, P50MS: ms(1), MaxMS: 100}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := writeDelayBetween(tt.before, tt.after)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %s, want %s", fmtDelay(got), fmtDelay(tt.want))
+			}
+		})
+	}
+}
+
+func fmtDelay(d *WriteDelay) string {
+	if d == nil {
+		return "nil"
+	}
+	f := func(v *float64) string {
+		if v == nil {
+			return "nil"
+		}
+		return strconv.FormatFloat(*v, 'g', -1, 64)
+	}
+	return fmt.Sprintf("{writes %d p50 %s p99 %s max %g}", d.Writes, f(d.P50MS), f(d.P99MS), d.MaxMS)
 }

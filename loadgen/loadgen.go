@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Replay modes for Config.Replay.
@@ -85,6 +88,10 @@ type Config struct {
 	// PID, when positive, is the hub's process id: its CPU time and memory
 	// are read from /proc before and after.
 	PID int
+	// MetricsURL, when set, is where the hub serves Prometheus metrics. If
+	// they include ssehub's ssehub_write_delay_seconds, the run reports the
+	// hub's own share of delivery latency (Result.HubWriteDelay).
+	MetricsURL string
 	// Progress, when set, is called every ProgressInterval from another
 	// goroutine, and once more at the end.
 	Progress         func(Progress)
@@ -139,8 +146,10 @@ type Result struct {
 	LatencyUS Summary `json:"latency_us"` // send timestamp to receipt, per delivery
 	ConnectUS Summary `json:"connect_us"` // dial to response headers, per measured subscriber
 
-	HubProcess *HubProcess `json:"hub_process,omitempty"`
-	OpenFiles  OpenFiles   `json:"open_files"`
+	HubProcess    *HubProcess `json:"hub_process,omitempty"`
+	HubWriteDelay *WriteDelay `json:"hub_write_delay,omitempty"`
+	Generator     *Generator  `json:"generator,omitempty"`
+	OpenFiles     OpenFiles   `json:"open_files"`
 
 	// Stop says why the run ended: "complete" (every subscriber has every
 	// update), "ended" (every stream is complete, failed or was ended by the
@@ -334,6 +343,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		r.phase.Store("publish-history")
 		pubErr = pub.publishAll(ctx, 0)
 		proc.read(cfg.PID, &proc.measureFrom, r)
+		proc.readMeasureFrom(ctx, r, pub.client)
 	}
 
 	// Connect every subscriber and wait for the barrier: each has its
@@ -374,6 +384,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	proc.read(cfg.PID, &proc.ready, r)
 	if cfg.Replay == ReplayNone {
 		proc.measureFrom = proc.ready
+		proc.readMeasureFrom(ctx, r, pub.client)
 		if ctx.Err() == nil {
 			r.phase.Store("publish")
 			pubErr = pub.publishAll(ctx, 0)
@@ -382,7 +393,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 
 	r.phase.Store("drain")
 	stop := r.drain(ctx)
-	proc.read(cfg.PID, &proc.end, r)
+	proc.readEnd(context.WithoutCancel(ctx), r, pub.client)
 	r.phase.Store("done")
 	stopSubs()
 	live.Wait()
@@ -475,10 +486,42 @@ func (r *run) progress() Progress {
 	return p
 }
 
-// procReadings are the hub's figures at the points of a run.
+// procReadings are the hub's figures at the points of a run, and the
+// generator's own CPU time and the hub's write-delay histogram at the ends
+// of the measured phase.
 type procReadings struct {
 	start, measureFrom, ready, end ProcSample
 	failed                         bool
+
+	selfFrom, selfEnd   selfSample
+	delayFrom, delayEnd *dto.Histogram
+}
+
+// readMeasureFrom takes the readings that open the measured phase.
+func (p *procReadings) readMeasureFrom(ctx context.Context, r *run, client *http.Client) {
+	p.selfFrom = readSelf()
+	p.delayFrom = r.readWriteDelay(ctx, client)
+}
+
+// readEnd takes the readings that close the measured phase.
+func (p *procReadings) readEnd(ctx context.Context, r *run, client *http.Client) {
+	p.selfEnd = readSelf()
+	p.read(r.cfg.PID, &p.end, r)
+	if p.delayFrom != nil {
+		p.delayEnd = r.readWriteDelay(ctx, client)
+	}
+}
+
+// readWriteDelay reads the hub's write-delay histogram, if it has one.
+func (r *run) readWriteDelay(ctx context.Context, client *http.Client) *dto.Histogram {
+	if r.cfg.MetricsURL == "" {
+		return nil
+	}
+	h, err := readWriteDelay(ctx, client, r.cfg.MetricsURL)
+	if err != nil {
+		r.addError("%v", err)
+	}
+	return h
 }
 
 func (p *procReadings) read(pid int, into *ProcSample, r *run) {
@@ -577,6 +620,8 @@ func (r *run) result(stop string, proc *procReadings) *Result {
 		}
 		res.HubProcess = h
 	}
+	res.Generator = generatorBetween(proc.selfFrom, proc.selfEnd)
+	res.HubWriteDelay = writeDelayBetween(proc.delayFrom, proc.delayEnd)
 	r.errMu.Lock()
 	res.Errors = append([]string(nil), r.errors...)
 	r.errMu.Unlock()

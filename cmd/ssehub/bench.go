@@ -41,6 +41,7 @@ type benchFlags struct {
 	quiet       bool
 	replayValue string
 	cpuProfile  string
+	metricsURL  string
 }
 
 func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
@@ -65,6 +66,7 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	fs.DurationVar(&c.Timeout, "timeout", loadgen.DefaultTimeout, "longest the whole run may take")
 	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", loadgen.DefaultConnectConcurrency, "connections opened at once")
 	fs.IntVar(&c.PID, "pid", 0, "the hub's process id: report its CPU time and memory (Linux /proc)")
+	fs.StringVar(&f.metricsURL, "metrics", "", "the hub's Prometheus metrics URL: an ssehub hub's\nssehub_write_delay_seconds gives its own share of the latency\n(default: /metrics on the -hub origin; off reads none)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON object instead of the summary")
 	fs.StringVar(&f.plotPath, "plot", "", "draw the latency distribution to this PNG file")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress display")
@@ -76,6 +78,13 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 		return nil, usageError{fmt.Errorf("unexpected argument %q: ssehub bench takes only flags", fs.Arg(0))}
 	}
 	c.Replay = f.replayValue
+	switch f.metricsURL {
+	case "":
+		c.MetricsURL = loadgen.MetricsURL(c.HubURL)
+	case "off":
+	default:
+		c.MetricsURL = f.metricsURL
+	}
 	switch {
 	case c.Subscribers < 0 || c.Slow < 0 || c.Updates < 0 || c.Payload < 0 || c.SourceAddrs < 0:
 		return nil, usageError{errors.New("-subscribers, -slow, -updates, -payload and -source-addrs must not be negative")}
@@ -228,6 +237,21 @@ func printSummary(w io.Writer, r *loadgen.Result, plotPath string) {
 	if h := r.HubProcess; h != nil {
 		fmt.Fprintf(w, "  hub (pid %d):  CPU %.2f s = %.2f µs per delivery   RSS %s → %s → %s (%+.1f KiB per subscriber)\n",
 			h.PID, h.CPUSeconds, h.CPUPerDeliveryUS, mib(h.RSSStartBytes), mib(h.RSSReadyBytes), mib(h.RSSEndBytes), h.RSSPerSubscriberB/1024)
+	}
+	if d := r.HubWriteDelay; d != nil {
+		at := func(v *float64) string {
+			if v == nil {
+				return fmt.Sprintf("> %s", us(d.MaxMS*1000))
+			}
+			return "≤ " + us(*v*1000)
+		}
+		fmt.Fprintf(w, "  hub's share:    publication to write p50 %s   p99 %s   (%d writes; ssehub_write_delay_seconds)\n", at(d.P50MS), at(d.P99MS), d.Writes)
+	}
+	if g := r.Generator; g != nil {
+		fmt.Fprintf(w, "  generator:      CPU %.2f s, %.0f%% of its %d CPU(s)\n", g.CPUSeconds, 100*g.Busy, g.CPUs)
+		if g.Saturated {
+			fmt.Fprintf(w, "  warning:        the load generator was saturated: it read behind the hub, and the latency above includes its own queueing\n")
+		}
 	}
 	of := r.OpenFiles
 	note := ""

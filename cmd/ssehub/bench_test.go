@@ -26,7 +26,7 @@ func TestBench_JSONReportsExactlyTheInjectedFaults(t *testing.T) {
 		"published", "rate", "payload_bytes", "source_addrs", "expected", "delivered", "distinct", "lost",
 		"duplicated", "out_of_order", "unexpected", "complete_subscribers", "stream_errors",
 		"publish_seconds", "delivery_seconds", "delivered_per_second", "published_per_second",
-		"latency_us", "connect_us", "hub_process", "open_files", "stop", "elapsed_seconds",
+		"latency_us", "connect_us", "hub_process", "generator", "open_files", "stop", "elapsed_seconds",
 	}
 	defer hub.Close()
 	code, stdout, stderr := runMain(t, "", nil, "bench", "-hub", hub.URL, "-subscribers", "3",
@@ -42,6 +42,9 @@ func TestBench_JSONReportsExactlyTheInjectedFaults(t *testing.T) {
 		if _, ok := fields[f]; !ok {
 			t.Errorf("JSON lacks the documented field %q", f)
 		}
+	}
+	if _, ok := fields["hub_write_delay"]; ok {
+		t.Errorf("hub_write_delay reported for a hub that serves no metrics: %s", fields["hub_write_delay"])
 	}
 	var res struct {
 		Expected, Delivered, Distinct, Lost, Duplicated int64
@@ -176,6 +179,14 @@ func TestBench_MeasuresTheRealHubEndToEnd(t *testing.T) {
 		HubProcess                           struct {
 			RSSStartBytes int64 `json:"rss_start_bytes"`
 		} `json:"hub_process"`
+		HubWriteDelay *struct {
+			Writes uint64
+			P99    *float64 `json:"p99_at_most_ms"`
+		} `json:"hub_write_delay"`
+		Generator struct {
+			CPUSeconds float64 `json:"cpu_seconds"`
+			CPUs       int
+		}
 		Stop string
 	}
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
@@ -183,6 +194,14 @@ func TestBench_MeasuresTheRealHubEndToEnd(t *testing.T) {
 	}
 	if res.Expected != 1000 || res.Distinct != 1000 || res.Lost != 0 || res.Duplicated != 0 || res.OutOfOrder != 0 || res.Stop != "complete" || res.HubProcess.RSSStartBytes <= 0 {
 		t.Errorf("result = %+v, want all 1000 deliveries exactly once, in order, with the hub's memory", res)
+	}
+	// Every subscriber got at least one write, and no write carried less
+	// than one update; the hub's metrics count exactly these writes.
+	if d := res.HubWriteDelay; d == nil || d.Writes < 20 || d.Writes > 1000 || d.P99 == nil {
+		t.Errorf("hub_write_delay = %+v, want between 20 and 1000 writes read from the hub's metrics", d)
+	}
+	if res.Generator.CPUSeconds <= 0 || res.Generator.CPUs < 1 {
+		t.Errorf("generator = %+v, want its CPU time", res.Generator)
 	}
 
 	// Replay from the first id: every subscriber gets the other 49.
