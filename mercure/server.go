@@ -135,9 +135,9 @@ type Server struct {
 	retryChunk     []byte
 	pool           *pool
 
-	streams  sync.WaitGroup
-	closing  atomic.Bool
-	written  atomic.Uint64
+	streams sync.WaitGroup
+	closing atomic.Bool
+	written atomic.Uint64
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.
