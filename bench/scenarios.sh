@@ -111,8 +111,8 @@ summary="$out/$date-summary.md"
 	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $pin_note; loopback, 200-byte payloads; medians of $reps runs."
 	echo "Hub: ${BENCH_HUB_URL:-ssehub serve (this commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)), -store ${store%%\?*}}"
 	echo
-	echo "| scenario | delivered / expected | lost | dup | out of order | hub CPU µs/delivery | latency p50 ms | latency p99 ms | hub's share p99 ≤ ms | generator busy % | deliveries/s | RSS/subscriber KiB | connect p99 ms |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| scenario | delivered / expected | lost | dup | out of order | hub CPU µs/delivery | latency p50 ms | latency p99 ms | hub's share p99 ≤ ms | generator busy % | delivery s | deliveries/s | RSS/subscriber KiB | connect p99 ms |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } >"$summary"
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -137,10 +137,10 @@ for s in $scenarios; do
 	done
 	jq -s . "$runs" >"$out/$date-$s.json"
 	m() { jq -r "$1" "$runs" | median; }
-	printf '| %s | %s / %s | %s | %s | %s | %.3f | %.3f | %.3f | %s | %.0f | %.0f | %.2f | %.2f |\n' "$s" \
+	printf '| %s | %s / %s | %s | %s | %s | %.3f | %.3f | %.3f | %s | %.0f | %.3f | %.0f | %.2f | %.2f |\n' "$s" \
 		"$(m .distinct)" "$(m .expected)" "$(m .lost)" "$(m .duplicated)" "$(m .out_of_order)" \
 		"$(m '.hub_process.cpu_per_delivery_us // 0')" "$(m '.latency_us.p50/1000')" "$(m '.latency_us.p99/1000')" \
-		"$(m '.hub_write_delay.p99_at_most_ms // empty')" "$(m '(.generator.busy // 0) * 100')" "$(m .delivered_per_second)" "$(m '(.hub_process.rss_per_subscriber_bytes // 0)/1024')" "$(m '.connect_us.p99/1000')" >>"$summary"
+		"$(m '.hub_write_delay.p99_at_most_ms // empty')" "$(m '(.generator.busy // 0) * 100')" "$(m .delivery_seconds)" "$(m .delivered_per_second)" "$(m '(.hub_process.rss_per_subscriber_bytes // 0)/1024')" "$(m '.connect_us.p99/1000')" >>"$summary"
 done
 
 if [[ " $scenarios " == *" s1 "* && " $scenarios " == *" slow "* ]]; then
