@@ -185,7 +185,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ssehub_write_delay_seconds",
 		Help:    "Time from an update's publication to the write that sends it to a subscriber (the oldest update of each write of live updates).",
-		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5}})
+		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5}})
 	reg := c.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
