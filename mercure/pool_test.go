@@ -35,15 +35,19 @@ func newAnonServer(tb testing.TB, coalesce time.Duration) (*mercure.Server, *htt
 	return s, srv
 }
 
+// streamPaths are the two ways a Server serves a stream: taken over by the
+// writer pool (the default) and a goroutine per stream (Coalesce < 0).
+var streamPaths = []struct {
+	name     string
+	coalesce time.Duration
+}{{"TakenOver", 0}, {"GoroutinePerStream", -1}}
+
 // TestStreamPaths checks that both ways of serving a stream, taken over
 // by the writer pool (the default) and a goroutine per stream (Coalesce
 // < 0), deliver every update in order, end on shutdown with the retry hint
 // and the last chunk, and release the subscription when the client leaves.
 func TestStreamPaths(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		coalesce time.Duration
-	}{{"TakenOver", 0}, {"GoroutinePerStream", -1}} {
+	for _, c := range streamPaths {
 		t.Run(c.name, func(t *testing.T) {
 			s, srv := newAnonServer(t, c.coalesce)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -203,10 +207,7 @@ func BenchmarkStreamWrite(b *testing.B) {
 // an update's publication time to its write, on both stream paths, and
 // leaves replays of history out.
 func TestWriteDelayMetric(t *testing.T) {
-	for _, c := range []struct {
-		name     string
-		coalesce time.Duration
-	}{{"TakenOver", 0}, {"GoroutinePerStream", -1}} {
+	for _, c := range streamPaths {
 		t.Run(c.name, func(t *testing.T) {
 			s, srv := newAnonServer(t, c.coalesce)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
