@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 )
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc/PID/stat. Linux
@@ -103,23 +102,6 @@ type OpenFiles struct {
 // fdMargin is how many descriptors the load generator keeps for itself
 // (standard streams, the publisher's connections, the runtime's poller).
 const fdMargin = 32
-
-// RaiseOpenFiles raises the soft open-files limit to the hard limit and
-// returns the limit now in force.
-func RaiseOpenFiles() (OpenFiles, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return OpenFiles{}, fmt.Errorf("reading the open-files limit: %w", err)
-	}
-	if lim.Cur >= lim.Max {
-		return OpenFiles{Limit: lim.Cur}, nil
-	}
-	raised := syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
-		return OpenFiles{Limit: lim.Cur}, fmt.Errorf("raising the open-files limit from %d to %d: %w", lim.Cur, lim.Max, err)
-	}
-	return OpenFiles{Limit: lim.Max, Raised: true}, nil
-}
 
 // MaxConnections returns how many subscriber connections fit under an
 // open-files limit.

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"runtime"
-	"syscall"
 	"time"
 )
 
@@ -30,21 +29,14 @@ const SaturatedBusy = 0.9
 type selfSample struct {
 	at  time.Time
 	cpu time.Duration
+	ok  bool // the system told the CPU time
 }
 
-func readSelf() selfSample {
-	var ru syscall.Rusage
-	s := selfSample{at: time.Now()}
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		s.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	return s
-}
-
-// generatorBetween returns the generator's CPU use from a to b.
+// generatorBetween returns the generator's CPU use from a to b, or nil
+// when either reading failed.
 func generatorBetween(a, b selfSample) *Generator {
 	wall := b.at.Sub(a.at)
-	if wall <= 0 {
+	if !a.ok || !b.ok || wall <= 0 {
 		return nil
 	}
 	g := &Generator{CPUSeconds: (b.cpu - a.cpu).Seconds(), CPUs: runtime.GOMAXPROCS(0)}
