@@ -342,8 +342,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if cfg.Replay != ReplayNone {
 		r.phase.Store("publish-history")
 		pubErr = pub.publishAll(ctx, 0)
-		proc.read(cfg.PID, &proc.measureFrom, r)
+		// The metrics first: rendering them is not the hub's work under test.
 		proc.readMeasureFrom(ctx, r, pub.client)
+		proc.read(cfg.PID, &proc.measureFrom, r)
 	}
 
 	// Connect every subscriber and wait for the barrier: each has its
@@ -381,10 +382,12 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		}
 		t.Stop()
 	}
+	if cfg.Replay == ReplayNone {
+		proc.readMeasureFrom(ctx, r, pub.client)
+	}
 	proc.read(cfg.PID, &proc.ready, r)
 	if cfg.Replay == ReplayNone {
 		proc.measureFrom = proc.ready
-		proc.readMeasureFrom(ctx, r, pub.client)
 		if ctx.Err() == nil {
 			r.phase.Store("publish")
 			pubErr = pub.publishAll(ctx, 0)
@@ -497,6 +500,9 @@ type procReadings struct {
 	delayFrom, delayEnd *dto.Histogram
 }
 
+// metricsTimeout bounds one read of the hub's metrics.
+const metricsTimeout = 5 * time.Second
+
 // readMeasureFrom takes the readings that open the measured phase.
 func (p *procReadings) readMeasureFrom(ctx context.Context, r *run, client *http.Client) {
 	p.selfFrom = readSelf()
@@ -517,6 +523,9 @@ func (r *run) readWriteDelay(ctx context.Context, client *http.Client) *dto.Hist
 	if r.cfg.MetricsURL == "" {
 		return nil
 	}
+	// A hub whose metrics hang must not hold the run.
+	ctx, cancel := context.WithTimeout(ctx, metricsTimeout)
+	defer cancel()
 	h, err := readWriteDelay(ctx, client, r.cfg.MetricsURL)
 	if err != nil {
 		r.addError("%v", err)
