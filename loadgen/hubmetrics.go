@@ -40,9 +40,9 @@ func MetricsURL(hubURL string) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/metrics"}).String()
 }
 
-// readWriteDelay fetches the hub's write-delay histogram. It returns nil
+// fetchWriteDelay fetches the hub's write-delay histogram. It returns nil
 // and no error when the hub does not expose one.
-func readWriteDelay(ctx context.Context, client *http.Client, metricsURL string) (*dto.Histogram, error) {
+func fetchWriteDelay(ctx context.Context, client *http.Client, metricsURL string) (*dto.Histogram, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metricsURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("hub metrics: %w", err)

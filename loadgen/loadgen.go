@@ -342,9 +342,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if cfg.Replay != ReplayNone {
 		r.phase.Store("publish-history")
 		pubErr = pub.publishAll(ctx, 0)
-		// The metrics first: rendering them is not the hub's work under test.
-		proc.readMeasureFrom(ctx, r, pub.client)
-		proc.read(cfg.PID, &proc.measureFrom, r)
+		proc.readMeasureFrom(ctx, r, pub.client, &proc.measureFrom)
 	}
 
 	// Connect every subscriber and wait for the barrier: each has its
@@ -382,11 +380,10 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		}
 		t.Stop()
 	}
-	if cfg.Replay == ReplayNone {
-		proc.readMeasureFrom(ctx, r, pub.client)
-	}
-	proc.read(cfg.PID, &proc.ready, r)
-	if cfg.Replay == ReplayNone {
+	if cfg.Replay != ReplayNone {
+		proc.read(cfg.PID, &proc.ready, r)
+	} else {
+		proc.readMeasureFrom(ctx, r, pub.client, &proc.ready)
 		proc.measureFrom = proc.ready
 		if ctx.Err() == nil {
 			r.phase.Store("publish")
@@ -503,10 +500,13 @@ type procReadings struct {
 // metricsTimeout bounds one read of the hub's metrics.
 const metricsTimeout = 5 * time.Second
 
-// readMeasureFrom takes the readings that open the measured phase.
-func (p *procReadings) readMeasureFrom(ctx context.Context, r *run, client *http.Client) {
-	p.selfFrom = readSelf()
+// readMeasureFrom takes the readings that open the measured phase, the
+// hub's into into. The metrics come first: rendering them is not the hub's
+// work under test.
+func (p *procReadings) readMeasureFrom(ctx context.Context, r *run, client *http.Client, into *ProcSample) {
 	p.delayFrom = r.readWriteDelay(ctx, client)
+	p.selfFrom = readSelf()
+	p.read(r.cfg.PID, into, r)
 }
 
 // readEnd takes the readings that close the measured phase.
@@ -526,7 +526,7 @@ func (r *run) readWriteDelay(ctx context.Context, client *http.Client) *dto.Hist
 	// A hub whose metrics hang must not hold the run.
 	ctx, cancel := context.WithTimeout(ctx, metricsTimeout)
 	defer cancel()
-	h, err := readWriteDelay(ctx, client, r.cfg.MetricsURL)
+	h, err := fetchWriteDelay(ctx, client, r.cfg.MetricsURL)
 	if err != nil {
 		r.addError("%v", err)
 	}
