@@ -3,6 +3,7 @@ package sse
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,7 @@ func TestEvent_RoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := expectedAfterRoundTrip(events)
-	if !equalEvents(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }

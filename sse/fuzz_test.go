@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func FuzzParser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte, chunk uint8) {
 		whole, errWhole := collect(NewParser(bytes.NewReader(input)))
 		split, errSplit := collect(NewParser(&chunkReader{chunks: chunks(input, int(chunk)%7+1)}))
-		if (errWhole == nil) != (errSplit == nil) || !equalEvents(whole, split) {
+		if (errWhole == nil) != (errSplit == nil) || !slices.Equal(whole, split) {
 			t.Fatalf("read size changed the result:\nwhole %q %v\nsplit %q %v", whole, errWhole, split, errSplit)
 		}
 		for _, ev := range whole {
@@ -80,7 +81,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := expectedAfterRoundTrip(events); !equalEvents(got, want) {
+		if want := expectedAfterRoundTrip(events); !slices.Equal(got, want) {
 			t.Fatalf("round trip changed the events:\nwire %q\ngot  %q\nwant %q", wire, got, want)
 		}
 	})

@@ -64,7 +64,7 @@ type Parser struct {
 	ReadBufferBytes int
 
 	r      io.Reader
-	buf    []byte // unread bytes are buf[start:end]
+	buf    []byte // unread bytes are buf[pos:end]
 	pos    int
 	end    int
 	err    error // sticky read error
@@ -82,7 +82,6 @@ type Parser struct {
 	eventType string
 	prevType  string // the last type seen, reused to save an allocation
 	data      []byte
-	hasData   bool
 	evRetry   time.Duration
 }
 
@@ -210,7 +209,6 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 			return Event{}, false, p.failed
 		}
 		p.data = append(p.data, '\n')
-		p.hasData = true
 	case "id":
 		if bytes.IndexByte(value, 0) < 0 {
 			p.lastID = reuse(p.lastID, value)
@@ -229,12 +227,12 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 func (p *Parser) dispatch() (Event, bool) {
 	defer func() {
 		p.data = p.data[:0]
-		p.hasData = false
 		p.eventType = ""
 		p.evRetry = 0
 	}()
 	p.lastIDStr = p.lastID
-	if !p.hasData {
+	// Every data line appends at least its LF: no data line, no event.
+	if len(p.data) == 0 {
 		return Event{}, false
 	}
 	ev := Event{

@@ -58,13 +58,8 @@ func TestParser_LastEventIDIgnoresIDOfCutOffEvent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		p := NewParser(strings.NewReader(tt.input))
-		for {
-			if _, err := p.Next(); err != nil {
-				if err != io.EOF {
-					t.Fatalf("%q: %v", tt.input, err)
-				}
-				break
-			}
+		if _, err := collect(p); err != nil {
+			t.Fatalf("%q: %v", tt.input, err)
 		}
 		if got := p.LastEventID(); got != tt.want {
 			t.Errorf("%q: LastEventID() = %q, want %q", tt.input, got, tt.want)

@@ -3,6 +3,7 @@ package sse
 import (
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -92,24 +93,12 @@ func TestParser_Rules(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: unexpected error %v", rname, err)
 				}
-				if !equalEvents(got, tt.want) {
+				if !slices.Equal(got, tt.want) {
 					t.Errorf("%s: got %q, want %q", rname, got, tt.want)
 				}
 			}
 		})
 	}
-}
-
-func equalEvents(a, b []Event) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // chunkReader returns the chunks one per Read, so a test controls exactly
@@ -134,7 +123,7 @@ func TestParser_CRAndLFInDifferentReadsAreOneLineEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Event{msg("", "a\nb")}; !equalEvents(got, want) {
+	if want := []Event{msg("", "a\nb")}; !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
@@ -145,7 +134,7 @@ func TestParser_BOMSplitAcrossReadsIsStripped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []Event{msg("", "a")}; !equalEvents(got, want) {
+	if want := []Event{msg("", "a")}; !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
@@ -260,7 +249,7 @@ func TestParser_ReaderErrorIsReturned(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want boom", err)
 	}
-	if !equalEvents(got, []Event{msg("", "a")}) {
+	if !slices.Equal(got, []Event{msg("", "a")}) {
 		t.Fatalf("got %q before the error", got)
 	}
 }
