@@ -179,7 +179,7 @@ type Client struct {
 // the connection.
 func (c *Client) Events(ctx context.Context) iter.Seq2[sse.Event, error] {
 	return func(yield func(sse.Event, error) bool) {
-		err := c.run(ctx, func(ev sse.Event) error {
+		err := c.Run(ctx, func(ev sse.Event) error {
 			if !yield(ev, nil) {
 				return errBreak
 			}
@@ -203,11 +203,7 @@ var errBreak = errors.New("client: iteration stopped")
 // sse.ErrEventTooLarge.
 //
 // fn runs on the calling goroutine; the stream waits while it runs.
-func (c *Client) Run(ctx context.Context, fn func(sse.Event) error) error {
-	return c.run(ctx, fn)
-}
-
-func (c *Client) run(ctx context.Context, fn func(sse.Event) error) (err error) {
+func (c *Client) Run(ctx context.Context, fn func(sse.Event) error) (err error) {
 	s := &stream{c: c, lastID: c.LastEventID, retry: c.Retry}
 	if s.retry <= 0 {
 		s.retry = DefaultRetry
@@ -353,12 +349,13 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 	if c.Body != nil {
 		body = bytes.NewReader(c.Body)
 	}
-	req, err := http.NewRequestWithContext(connCtx, s.method(), c.URL, body)
+	method := s.method()
+	req, err := http.NewRequestWithContext(connCtx, method, c.URL, body)
 	if err != nil {
 		return result{end: endFatal, err: fmt.Errorf("client: %w", err)}
 	}
-	for k, v := range c.Header {
-		req.Header[k] = append([]string(nil), v...)
+	if c.Header != nil {
+		req.Header = c.Header.Clone()
 	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "text/event-stream")
@@ -369,12 +366,12 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 	req.Header.Del("Last-Event-ID")
 	if !validHeaderValue(s.lastID) {
 		// Only the stream can have set such an id: Run checks LastEventID.
-		return result{end: endFatal, err: fmt.Errorf("client: %s %s: the stream's last event ID %q cannot be sent as Last-Event-ID", s.method(), req.URL.Redacted(), s.lastID)}
+		return result{end: endFatal, err: fmt.Errorf("client: %s %s: the stream's last event ID %q cannot be sent as Last-Event-ID", method, req.URL.Redacted(), s.lastID)}
 	}
 	if s.lastID != "" {
 		req.Header.Set("Last-Event-ID", s.lastID)
 	}
-	where := s.method() + " " + req.URL.Redacted()
+	u := req.URL.Redacted()
 
 	hc := c.HTTPClient
 	if hc == nil {
@@ -388,7 +385,7 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 		if ctx.Err() != nil {
 			return result{end: endFatal, err: ctx.Err()}
 		}
-		return result{err: s.connError(connCtx, where, err)}
+		return result{err: s.connError(connCtx, method+" "+u, err)}
 	}
 	defer resp.Body.Close()
 	var r io.Reader = resp.Body
@@ -396,22 +393,17 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 		r = &idleReader{r: r, t: idle, d: c.ReadIdleTimeout}
 	}
 	if resp.Request != nil && resp.Request.URL != nil {
-		where = s.method() + " " + resp.Request.URL.Redacted()
+		u = resp.Request.URL.Redacted() // after redirects
 	}
+	where := method + " " + u
+	ct := resp.Header.Get("Content-Type")
+	rerr := &ResponseError{Method: method, URL: u, StatusCode: resp.StatusCode, Status: resp.Status, ContentType: ct}
 
 	if resp.StatusCode == http.StatusNoContent {
 		return result{end: endDone}
 	}
 	if resp.StatusCode != http.StatusOK {
-		rerr := &ResponseError{
-			Method:      s.method(),
-			URL:         strings.TrimPrefix(where, s.method()+" "),
-			StatusCode:  resp.StatusCode,
-			Status:      resp.Status,
-			ContentType: resp.Header.Get("Content-Type"),
-			Body:        firstLine(r),
-			Err:         ErrBadStatus,
-		}
+		rerr.Body, rerr.Err = firstLine(r), ErrBadStatus
 		if ctx.Err() != nil {
 			return result{end: endFatal, err: ctx.Err()}
 		}
@@ -420,16 +412,9 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 		}
 		return result{end: endFatal, err: fmt.Errorf("client: %w", rerr)}
 	}
-	ct := resp.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "text/event-stream" {
-		return result{end: endFatal, err: fmt.Errorf("client: %w", &ResponseError{
-			Method:      s.method(),
-			URL:         strings.TrimPrefix(where, s.method()+" "),
-			StatusCode:  resp.StatusCode,
-			Status:      resp.Status,
-			ContentType: ct,
-			Err:         ErrBadContentType,
-		})}
+		rerr.Err = ErrBadContentType
+		return result{end: endFatal, err: fmt.Errorf("client: %w", rerr)}
 	}
 
 	res.opened = true
