@@ -496,14 +496,15 @@ func firstLine(r io.Reader) string {
 		if line == "" {
 			continue
 		}
+		line = strings.ToValidUTF8(line, "\uFFFD")
 		if len(line) > 200 {
-			line = line[:200]
-			for len(line) > 0 && !utf8.ValidString(line) {
-				line = line[:len(line)-1]
+			n := 200
+			for !utf8.RuneStart(line[n]) { // cut at a character boundary
+				n--
 			}
-			line += "…"
+			line = line[:n] + "…"
 		}
-		return strings.ToValidUTF8(line, "\uFFFD")
+		return line
 	}
 	return ""
 }

@@ -565,3 +565,23 @@ func TestState_String(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstLine_KeepsTheFirstNonBlankLineWithin200Bytes(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	tests := []struct {
+		name, body, want string
+	}{
+		{"the first non-blank line, trimmed", "\n\n  not found  \nmore", "not found"},
+		{"a long line is cut at 200 bytes", long, long[:200] + "…"},
+		{"an invalid byte early does not shorten the cut", "err\xff" + long, "err\uFFFD" + long[:194] + "…"},
+		{"the cut never splits a character", strings.Repeat("é", 150), strings.Repeat("é", 100) + "…"},
+		{"nothing but blank lines", "\n \n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := firstLine(strings.NewReader(tt.body)); got != tt.want {
+				t.Errorf("firstLine = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
