@@ -42,15 +42,18 @@ type pool struct {
 
 // shard is one writer goroutine and the sessions it serves.
 type shard struct {
-	p     *pool
-	wake  chan struct{} // capacity 1
-	stop  chan struct{}
-	buf   []byte // chunk being written, reused; owned by the shard goroutine
-	msgs  []*hub.Message
-	mu    sync.Mutex // guards dirty and all
-	dirty []*session
-	spare []*session
-	all   map[*session]struct{}
+	p    *pool
+	wake chan struct{} // capacity 1
+	stop chan struct{}
+	buf  []byte // chunk being written, reused; owned by the shard goroutine
+	msgs []*hub.Message
+	// snapshot is the heartbeat round's copy of the sessions, reused;
+	// owned by the shard goroutine.
+	snapshot []*session
+	mu       sync.Mutex // guards dirty and all
+	dirty    []*session
+	spare    []*session
+	all      map[*session]struct{}
 }
 
 // session is one taken-over event stream.
@@ -156,7 +159,7 @@ func (sh *shard) run() {
 				batch[i] = nil
 			}
 			sh.spare = batch[:0]
-			if s.cfg.Coalesce > 0 && len(batch) > 0 {
+			if len(batch) > 0 { // Coalesce > 0 whenever the pool runs
 				// Let publishers run (the network is polled when this
 				// goroutine parks): what they publish meanwhile goes out
 				// in the next round, several updates per write. A long
@@ -232,10 +235,7 @@ func (sh *shard) serve(c *session) {
 	}
 	published := msgs[0].Update.Time
 	buf := appendChunkHeader(sh.buf[:0], size)
-	for i, m := range msgs {
-		buf = append(buf, m.Bytes...)
-		msgs[i] = nil
-	}
+	buf = appendMessages(buf, msgs)
 	buf = append(buf, "\r\n"...)
 	sh.msgs = msgs[:0]
 	if c.write(buf) {
@@ -250,13 +250,8 @@ func (sh *shard) serve(c *session) {
 // heartbeat writes a comment to every stream that was not written to since
 // the previous round. Shard goroutine only.
 func (sh *shard) heartbeat() {
-	sh.mu.Lock()
-	all := make([]*session, 0, len(sh.all))
-	for c := range sh.all {
-		all = append(all, c)
-	}
-	sh.mu.Unlock()
-	for _, c := range all {
+	sh.snapshot = sh.sessions(sh.snapshot[:0])
+	for _, c := range sh.snapshot {
 		if c.wrote.Swap(false) {
 			continue
 		}
@@ -267,17 +262,23 @@ func (sh *shard) heartbeat() {
 			c.write(sh.p.s.heartbeatChunk)
 		}
 	}
+	clear(sh.snapshot) // do not keep ended sessions alive until the next round
+}
+
+// sessions appends the shard's sessions to dst: a copy to work through
+// without holding the shard's lock.
+func (sh *shard) sessions(dst []*session) []*session {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for c := range sh.all {
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // endAll ends every session of the shard (the pool is stopping).
 func (sh *shard) endAll() {
-	sh.mu.Lock()
-	all := make([]*session, 0, len(sh.all))
-	for c := range sh.all {
-		all = append(all, c)
-	}
-	sh.mu.Unlock()
-	for _, c := range all {
+	for _, c := range sh.sessions(nil) {
 		c.mu.Lock()
 		blocked := c.blocked
 		c.mu.Unlock()

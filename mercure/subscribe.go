@@ -144,16 +144,22 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			}
 			return false
 		}
-		buf = buf[:0]
-		for i, m := range msgs {
-			buf = append(buf, m.Bytes...)
-			msgs[i] = nil
-		}
+		buf = appendMessages(buf[:0], msgs)
 		if len(buf) > 0 && !s.writeTimed(w, rc, buf) {
 			return false
 		}
 	}
 	return true
+}
+
+// appendMessages appends the encoded messages to dst and clears msgs, so
+// that a reused slice does not keep them alive.
+func appendMessages(dst []byte, msgs []*hub.Message) []byte {
+	for i, m := range msgs {
+		dst = append(dst, m.Bytes...)
+		msgs[i] = nil
+	}
+	return dst
 }
 
 // writeTimed writes b to w and flushes it, within the write timeout. The
@@ -271,11 +277,7 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 				continue
 			}
 			published := msgs[0].Update.Time
-			buf = buf[:0]
-			for i, m := range msgs {
-				buf = append(buf, m.Bytes...)
-				msgs[i] = nil
-			}
+			buf = appendMessages(buf[:0], msgs)
 			if !write(buf) {
 				return
 			}
