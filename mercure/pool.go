@@ -71,7 +71,9 @@ type session struct {
 	werr    error
 	writeFn func(fd uintptr) bool
 
-	wrote atomic.Bool // something was written since the last heartbeat round
+	// wrote: an update was written since the last heartbeat round. Only
+	// the shard goroutine uses it.
+	wrote bool
 
 	mu      sync.Mutex
 	queued  bool // in sh.dirty
@@ -238,6 +240,7 @@ func (sh *shard) serve(c *session) {
 	buf = appendMessages(buf, msgs)
 	buf = append(buf, "\r\n"...)
 	sh.msgs = msgs[:0]
+	c.wrote = true // a heartbeat does not count: idle streams get one every round
 	if c.write(buf) {
 		s.writeDelay.Observe(time.Since(published).Seconds())
 	}
@@ -252,7 +255,8 @@ func (sh *shard) serve(c *session) {
 func (sh *shard) heartbeat() {
 	sh.snapshot = sh.sessions(sh.snapshot[:0])
 	for _, c := range sh.snapshot {
-		if c.wrote.Swap(false) {
+		if c.wrote {
+			c.wrote = false
 			continue
 		}
 		c.mu.Lock()
@@ -301,7 +305,6 @@ func (sh *shard) endAll() {
 func (c *session) write(b []byte) bool {
 	n, err := c.rawWrite(b)
 	c.sh.p.s.written.Add(uint64(n))
-	c.wrote.Store(true)
 	if err != nil {
 		c.mu.Lock()
 		c.gone = true
