@@ -221,11 +221,11 @@ func (sh *shard) serve(c *session) {
 	}
 	msgs, err := c.sub.Drain(context.Background(), sh.msgs[:0])
 	if err != nil {
-		if errors.Is(err, hub.ErrClosed) {
-			c.finish(s.retryChunk)
-		} else {
-			c.finish(nil)
+		var tail []byte
+		if hint := s.endHint(c.sub, err); hint != nil {
+			tail = chunk(hint)
 		}
+		c.finish(tail)
 		return
 	}
 	if len(msgs) == 0 {

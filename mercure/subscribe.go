@@ -139,8 +139,8 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		var err error
 		msgs, err = sub.Drain(ctx, msgs[:0])
 		if err != nil {
-			if errors.Is(err, hub.ErrClosed) {
-				s.writeTimed(w, rc, s.retryHint)
+			if hint := s.endHint(sub, err); hint != nil {
+				s.writeTimed(w, rc, hint)
 			}
 			return false
 		}
@@ -150,6 +150,21 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		}
 	}
 	return true
+}
+
+// endHint returns what a stream whose Drain failed with err says before it
+// ends: the retry hint when the hub closed, the unavailable hint when a
+// replay page could not be read (the store is away; the client reconnects
+// with its Last-Event-ID), nothing when the subscription itself ended.
+func (s *Server) endHint(sub *hub.Subscription, err error) []byte {
+	switch {
+	case errors.Is(err, hub.ErrClosed):
+		return s.retryHint
+	case sub.Err() == nil:
+		s.log.Warn("mercure: subscriber stream failed", "subscriber", sub.Info().ID, "err", err)
+		return s.unavailableHint
+	}
+	return nil
 }
 
 // appendMessages appends the encoded messages to dst and clears msgs, so
@@ -262,14 +277,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			var err error
 			msgs, err = sub.Drain(ctx, msgs[:0])
 			if err != nil {
-				switch {
-				case errors.Is(err, hub.ErrClosed):
-					write(s.retryHint)
-				case sub.Err() == nil:
-					// A replay page could not be read (the store is away):
-					// the client reconnects with its Last-Event-ID.
-					s.log.Warn("mercure: subscriber stream failed", "subscriber", sub.Info().ID, "err", err)
-					write(s.unavailableHint)
+				if hint := s.endHint(sub, err); hint != nil {
+					write(hint)
 				}
 				return
 			}

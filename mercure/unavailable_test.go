@@ -3,12 +3,14 @@ package mercure_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -18,10 +20,18 @@ import (
 	"github.com/ssehub/ssehub/store/memory"
 )
 
-// flakyStore is a memory store that can be made unavailable.
+// flakyStore is a memory store that can be made unavailable, for writes
+// (down) or for reads of history (readDown).
 type flakyStore struct {
 	*memory.Store
-	down atomic.Bool
+	down, readDown atomic.Bool
+}
+
+func (f *flakyStore) Read(ctx context.Context, after uint64, limit int) ([]*hub.Update, error) {
+	if f.readDown.Load() {
+		return nil, fmt.Errorf("flaky store: read after %d: %w", after, hub.ErrUnavailable)
+	}
+	return f.Store.Read(ctx, after, limit)
 }
 
 func (f *flakyStore) Append(ctx context.Context, u *hub.Update) error {
@@ -104,5 +114,46 @@ func TestUnavailableStore(t *testing.T) {
 	}
 	if ups, _ := store.Read(context.Background(), 0, 10); len(ups) != 2 {
 		t.Fatalf("store holds %d updates, want 2 (a and b once)", len(ups))
+	}
+}
+
+// TestUnreadableHistoryEndsTheStreamWithAHint checks that on both stream
+// paths a replay whose page cannot be read ends the stream with the
+// "store unavailable" comment and a retry hint, so that the client comes
+// back with its Last-Event-ID.
+func TestUnreadableHistoryEndsTheStreamWithAHint(t *testing.T) {
+	for _, c := range streamPaths {
+		t.Run(c.name, func(t *testing.T) {
+			store := &flakyStore{Store: memory.New(memory.Options{})}
+			// Stored before the hub starts: not in its cache, so the
+			// replay reads the store.
+			if err := store.Append(context.Background(), &hub.Update{ID: "old", Topics: []string{"t"}, Data: "x"}); err != nil {
+				t.Fatal(err)
+			}
+			s, err := mercure.New(mercure.Config{Store: store, Anonymous: true, Coalesce: c.coalesce})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mux := http.NewServeMux()
+			s.Register(mux)
+			srv := httptest.NewServer(mux)
+			t.Cleanup(func() { s.Close(); srv.CloseClientConnections(); srv.Close(); store.Close() })
+			store.readDown.Store(true)
+
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+			req.Header.Set("Last-Event-ID", "earliest")
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body) // the stream ends by itself
+			if err != nil {
+				t.Fatalf("reading the stream: %v (got %q)", err, body)
+			}
+			if !strings.Contains(string(body), ": store unavailable\nretry: ") {
+				t.Errorf("stream = %q, want the store-unavailable comment and a retry hint", body)
+			}
+		})
 	}
 }
