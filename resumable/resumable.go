@@ -181,12 +181,7 @@ func (s *Streams) Cancel(ctx context.Context, id string) error {
 // Close cancels every producer running in this process (their followers
 // receive the terminal error event) and waits for them to return.
 func (s *Streams) Close() error {
-	s.cancel(errors.New("resumable: shutting down"))
-	s.mu.Lock()
-	for _, cancel := range s.producers {
-		cancel(errors.New("resumable: server shutting down"))
-	}
-	s.mu.Unlock()
+	s.cancel(errors.New("resumable: shutting down")) // every producer's context derives from it
 	s.control.Close()
 	s.wg.Wait()
 	return nil
@@ -305,10 +300,11 @@ func (s *Streams) locate(ctx context.Context, lastID string) (stream string, pos
 	if !ok || uuid.Validate(stream) != nil {
 		return "", startNew, nil
 	}
-	if n != "end" {
-		if _, err := strconv.ParseUint(n, 10, 31); err != nil {
-			return "", startNew, nil
-		}
+	if n == "end" {
+		return stream, finished, nil
+	}
+	if _, err := strconv.ParseUint(n, 10, 31); err != nil {
+		return "", startNew, nil
 	}
 	known := func(id string) (bool, error) {
 		_, err := s.hub.Store().Lookup(ctx, id)
@@ -316,9 +312,6 @@ func (s *Streams) locate(ctx context.Context, lastID string) (stream string, pos
 			return false, nil
 		}
 		return err == nil, err
-	}
-	if n == "end" {
-		return stream, finished, nil
 	}
 	if ok, err := known(lastID); err != nil || ok {
 		return stream, fromID, err
@@ -348,14 +341,13 @@ func (s *Streams) serve(w http.ResponseWriter, r *http.Request, produce Producer
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	var req hub.SubscribeRequest
 	if pos == startNew {
 		// Subscribing before the producer starts is what guarantees that
 		// the follower sees its first event.
 		id = uuid.NewString()
 	}
 	topic := s.topic(id)
-	req = hub.SubscribeRequest{Selectors: []string{topic}, Private: []string{topic}}
+	req := hub.SubscribeRequest{Selectors: []string{topic}, Private: []string{topic}}
 	switch pos {
 	case fromID:
 		req.Replay = &hub.Replay{AfterID: lastID}
