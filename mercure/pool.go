@@ -62,7 +62,6 @@ type session struct {
 	conn   net.Conn
 	raw    syscall.RawConn // nil: every write goes through the blocking path
 	sub    *hub.Subscription
-	events bool        // send the subscription event "inactive" at the end
 	expiry *time.Timer // token expiry, or nil
 
 	// Non-blocking write state, used by rawWrite's callback.
@@ -425,7 +424,7 @@ func (c *session) finish(tail []byte) {
 	sh.mu.Lock()
 	delete(sh.all, c)
 	sh.mu.Unlock()
-	if c.events {
+	if s.cfg.Subscriptions { // the subscription event "inactive"
 		// Publishing may wait on the store: not on the shard goroutine.
 		go func() {
 			defer s.streams.Done()

@@ -200,15 +200,7 @@ func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c 
 	if err != nil {
 		return false
 	}
-	if brw.Reader.Buffered() > 0 {
-		// The client pipelined another request behind its subscription,
-		// which the stream would never answer: end it as net/http would.
-		conn.Close()
-		sub.Close()
-		s.streams.Done()
-		return true
-	}
-	c.conn, c.sub, c.events = conn, sub, s.cfg.Subscriptions
+	c.conn, c.sub = conn, sub
 	c.writeFn = c.writeOnce
 	if sc, ok := conn.(syscall.Conn); ok && canRawWrite {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -216,7 +208,9 @@ func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c 
 		}
 	}
 	_ = conn.SetDeadline(time.Time{})
-	if !s.pool.add(c) {
+	// A request pipelined behind the subscription would never be answered:
+	// end the stream as net/http would. So does a pool that has stopped.
+	if brw.Reader.Buffered() > 0 || !s.pool.add(c) {
 		conn.Close()
 		sub.Close()
 		s.streams.Done()

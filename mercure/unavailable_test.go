@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
@@ -58,11 +56,7 @@ func TestUnavailableStore(t *testing.T) {
 	s.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() { s.Close(); srv.Close(); store.Close() })
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"mercure": map[string]any{"publish": []string{"*"}}}).
-		SignedString([]byte(mercuretest.PublisherKey))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := hmacToken(t, mercuretest.PublisherKey, map[string]any{"publish": []string{"*"}})
 	publish := func(id string) *http.Response {
 		t.Helper()
 		form := url.Values{"topic": {"https://example.com/a"}, "data": {"x"}, "id": {id}}

@@ -230,7 +230,7 @@ func (st *stream) ended() {
 	}
 }
 
-// rawLines reads the raw stream line by line (comments included) until
+// rawUntil reads the raw stream line by line (comments included) until
 // want returns true for a line, failing the test after Timeout. It must
 // not be mixed with next on the same stream.
 func rawUntil(t *testing.T, body io.Reader, want func(string) bool) {
@@ -265,8 +265,3 @@ func form(kv ...string) url.Values {
 }
 
 func q(kv ...string) string { return form(kv...).Encode() }
-
-// sseRead iterates over the events of a response body.
-func sseRead(res *http.Response) func(func(sse.Event, error) bool) {
-	return sse.Read(res.Body)
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/sse"
 )
 
 // Run runs the protocol suite. open must return a new, empty store keeping
@@ -551,7 +552,7 @@ func testSlowConsumer(t *testing.T, open func(*testing.T) hub.Store) {
 	// reconnect as EventSource would.
 	var got []string
 	var last string
-	for ev, err := range sseRead(slowRes) {
+	for ev, err := range sse.Read(slowRes.Body) {
 		if err != nil {
 			break
 		}
