@@ -216,8 +216,7 @@ func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64) {
 	for k, v := c.First(); k != nil; k, v = c.First() {
 		seq := binary.BigEndian.Uint64(k)
 		tooMany := last != 0 && last-seq >= uint64(s.max) // seqs are contiguous
-		tooOld := !cut.IsZero() && timeOf(v).Before(cut)
-		if !tooMany && !tooOld {
+		if !tooMany && !expired(v, cut) {
 			return
 		}
 		if u, err := decode(k, v); err == nil {
@@ -232,13 +231,14 @@ func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64) {
 // Lookup returns the Seq of the update with this ID. See hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	var seq uint64
+	cut := s.cutoff()
 	err := s.view("lookup "+id, func(tx *bolt.Tx) error {
 		k := tx.Bucket(bucketIDs).Get([]byte(id))
 		if k == nil {
 			return nil
 		}
 		v := tx.Bucket(bucketUpdates).Get(k)
-		if v == nil || s.expired(v) {
+		if v == nil || expired(v, cut) {
 			return nil
 		}
 		seq = binary.BigEndian.Uint64(k)
@@ -253,8 +253,9 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	return seq, nil
 }
 
-func (s *Store) expired(v []byte) bool {
-	cut := s.cutoff()
+// expired reports whether the stored update v is older than cut (a zero
+// cut: no age limit).
+func expired(v []byte, cut time.Time) bool {
 	return !cut.IsZero() && timeOf(v).Before(cut)
 }
 
@@ -276,10 +277,11 @@ func (s *Store) view(what string, fn func(tx *bolt.Tx) error) error {
 // Read returns up to limit updates after afterSeq. See hub.Store.
 func (s *Store) Read(ctx context.Context, afterSeq uint64, limit int) ([]*hub.Update, error) {
 	var out []*hub.Update
+	cut := s.cutoff()
 	err := s.view(fmt.Sprintf("read after %d", afterSeq), func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketUpdates).Cursor()
 		for k, v := c.Seek(key(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			if s.expired(v) {
+			if expired(v, cut) {
 				continue
 			}
 			u, err := decode(k, v)
@@ -296,9 +298,10 @@ func (s *Store) Read(ctx context.Context, afterSeq uint64, limit int) ([]*hub.Up
 // Last returns the newest update, or nil. See hub.Store.
 func (s *Store) Last(ctx context.Context) (*hub.Update, error) {
 	var u *hub.Update
+	cut := s.cutoff()
 	err := s.view("last", func(tx *bolt.Tx) error {
 		k, v := tx.Bucket(bucketUpdates).Cursor().Last()
-		if k == nil || s.expired(v) {
+		if k == nil || expired(v, cut) {
 			return nil
 		}
 		var err error

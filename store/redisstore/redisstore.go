@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,8 +193,13 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 
 // decode turns a stream entry into an update.
 func decode(m redis.XMessage) (*hub.Update, error) {
-	var seq uint64
-	if _, err := fmt.Sscanf(m.ID, "%d-", &seq); err != nil {
+	// Once per update fanned out or replayed: no fmt.Sscanf here.
+	head, _, ok := strings.Cut(m.ID, "-")
+	if !ok {
+		return nil, fmt.Errorf("redisstore: entry id %q is not <seq>-0", m.ID)
+	}
+	seq, err := strconv.ParseUint(head, 10, 64)
+	if err != nil {
 		return nil, fmt.Errorf("redisstore: entry id %q is not <seq>-0: %w", m.ID, err)
 	}
 	raw, _ := m.Values["u"].(string)
