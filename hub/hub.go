@@ -82,7 +82,6 @@ type Hub struct {
 	done   chan struct{}
 
 	published, dispatched, delivered, replayed, replays, slow atomic.Uint64
-	subscribers                                               atomic.Int64
 }
 
 // index finds the subscribers of an update without scanning them all.
@@ -393,7 +392,6 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	h.add(s)
 	live := h.lastSeq.Load()
 	h.mu.Unlock()
-	h.subscribers.Add(1)
 
 	s.lastSent = after
 	if replay && after < live {
@@ -429,10 +427,7 @@ func (h *Hub) add(s *Subscription) {
 }
 
 // remove unindexes s; h.mu must be held for writing.
-func (h *Hub) remove(s *Subscription) bool {
-	if _, ok := h.idx.all[s]; !ok {
-		return false
-	}
+func (h *Hub) remove(s *Subscription) {
 	delete(h.idx.all, s)
 	delete(h.idx.star, s)
 	for _, sel := range s.sels {
@@ -449,7 +444,6 @@ func (h *Hub) remove(s *Subscription) bool {
 			}
 		}
 	}
-	return true
 }
 
 // Subscriptions returns the subscriptions open on this node.
@@ -495,8 +489,11 @@ func (h *Hub) Matcher() *Matcher { return &h.matcher }
 
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	subscribers := len(h.idx.all)
+	h.mu.RUnlock()
 	return Stats{
-		Subscribers:   int(h.subscribers.Load()),
+		Subscribers:   subscribers,
 		Published:     h.published.Load(),
 		Dispatched:    h.dispatched.Load(),
 		Delivered:     h.delivered.Load(),
@@ -577,11 +574,8 @@ func (s *Subscription) end(err error) {
 		s.err = err
 		h := s.h
 		h.mu.Lock()
-		removed := h.remove(s)
+		h.remove(s)
 		h.mu.Unlock()
-		if removed {
-			h.subscribers.Add(-1)
-		}
 		s.mu.Lock()
 		s.queue = nil
 		s.mu.Unlock()
