@@ -334,14 +334,14 @@ func sourceAddrs(host string, want, n int) []net.IP {
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	cfg := r.cfg
 	var proc procReadings
-	proc.read(cfg.PID, &proc.start, r)
+	proc.read(r, &proc.start)
 
 	pub := newPublisher(r)
 	defer pub.close()
 	var pubErr error
 	if cfg.Replay != ReplayNone {
 		r.phase.Store("publish-history")
-		pubErr = pub.publishAll(ctx, 0)
+		pubErr = pub.publishAll(ctx)
 		proc.readMeasureFrom(ctx, r, pub.client, &proc.measureFrom)
 	}
 
@@ -381,13 +381,13 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		t.Stop()
 	}
 	if cfg.Replay != ReplayNone {
-		proc.read(cfg.PID, &proc.ready, r)
+		proc.read(r, &proc.ready)
 	} else {
 		proc.readMeasureFrom(ctx, r, pub.client, &proc.ready)
 		proc.measureFrom = proc.ready
 		if ctx.Err() == nil {
 			r.phase.Store("publish")
-			pubErr = pub.publishAll(ctx, 0)
+			pubErr = pub.publishAll(ctx)
 		}
 	}
 
@@ -506,13 +506,13 @@ const metricsTimeout = 5 * time.Second
 func (p *procReadings) readMeasureFrom(ctx context.Context, r *run, client *http.Client, into *ProcSample) {
 	p.delayFrom = r.readWriteDelay(ctx, client)
 	p.selfFrom = readSelf()
-	p.read(r.cfg.PID, into, r)
+	p.read(r, into)
 }
 
 // readEnd takes the readings that close the measured phase.
 func (p *procReadings) readEnd(ctx context.Context, r *run, client *http.Client) {
 	p.selfEnd = readSelf()
-	p.read(r.cfg.PID, &p.end, r)
+	p.read(r, &p.end)
 	if p.delayFrom != nil {
 		p.delayEnd = r.readWriteDelay(ctx, client)
 	}
@@ -533,11 +533,13 @@ func (r *run) readWriteDelay(ctx context.Context, client *http.Client) *dto.Hist
 	return h
 }
 
-func (p *procReadings) read(pid int, into *ProcSample, r *run) {
-	if pid <= 0 || p.failed {
+// read reads the hub process's figures into into, when the run has its
+// PID and no earlier reading failed.
+func (p *procReadings) read(r *run, into *ProcSample) {
+	if r.cfg.PID <= 0 || p.failed {
 		return
 	}
-	s, err := ReadProc(pid)
+	s, err := ReadProc(r.cfg.PID)
 	if err != nil {
 		p.failed = true
 		r.addError("hub process: %v", err)

@@ -56,8 +56,8 @@ func parseUint(s string, i int) (uint64, int, bool) {
 }
 
 // tracker is one subscriber's bookkeeping. Only the subscriber's goroutine
-// writes it; delivered and done are atomic so that the progress display and
-// the completion check can read them while it runs.
+// writes it; delivered is atomic so that the progress display and the drain
+// can read it while it runs.
 type tracker struct {
 	seen     []uint64 // bitset of sequence numbers received
 	first    int      // lowest sequence number expected
@@ -82,14 +82,21 @@ func newTracker(first, updates int) *tracker {
 	}
 }
 
+// recordUnexpected accounts for an event that is not one of the run's
+// updates.
+func (t *tracker) recordUnexpected() {
+	t.delivered.Add(1)
+	t.unexpected++
+}
+
 // record accounts for one received update carrying sequence number n. It
 // reports whether the subscriber has now received every expected update.
 func (t *tracker) record(n int) bool {
-	t.delivered.Add(1)
 	if n < t.first || n >= len(t.seen)*64 || n-t.first >= t.expected {
-		t.unexpected++
+		t.recordUnexpected()
 		return false
 	}
+	t.delivered.Add(1)
 	if n < t.highest {
 		t.outOfOrder++ // a late duplicate counts here too
 	} else {

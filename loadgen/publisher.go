@@ -29,9 +29,9 @@ func newPublisher(r *run) *publisher {
 
 func (p *publisher) close() { p.tr.CloseIdleConnections() }
 
-// publishAll publishes updates from to Updates-1, paced at cfg.Rate when it
-// is set. It stops at the first update the hub refuses.
-func (p *publisher) publishAll(ctx context.Context, from int) error {
+// publishAll publishes updates 0 to Updates-1, paced at cfg.Rate when it is
+// set. It stops at the first update the hub refuses.
+func (p *publisher) publishAll(ctx context.Context) error {
 	cfg := p.r.cfg
 	var interval time.Duration
 	if cfg.Rate > 0 {
@@ -43,9 +43,9 @@ func (p *publisher) publishAll(ctx context.Context, from int) error {
 	defer timer.Stop()
 	data := make([]byte, 0, cfg.Payload+64)
 	form := make(url.Values, 3)
-	for n := from; n < cfg.Updates; n++ {
+	for n := range cfg.Updates {
 		if interval > 0 {
-			if wait := time.Until(start.Add(time.Duration(n-from) * interval)); wait > 0 {
+			if wait := time.Until(start.Add(time.Duration(n) * interval)); wait > 0 {
 				timer.Reset(wait)
 				select {
 				case <-timer.C:

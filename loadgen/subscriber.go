@@ -98,8 +98,7 @@ func (s *subscriber) run(ctx context.Context, r *run, sem chan struct{}, headers
 		now := time.Now().UnixNano()
 		n, sent, ok := ParsePayload(ev.Data)
 		if !ok {
-			s.tr.delivered.Add(1)
-			s.tr.unexpected++
+			s.tr.recordUnexpected()
 			continue
 		}
 		s.lastDelivery = now

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,14 +35,13 @@ Examples:
 
 // benchFlags are the parsed flags of ssehub bench.
 type benchFlags struct {
-	cfg         loadgen.Config
-	jwtKey      string
-	jsonOut     bool
-	plotPath    string
-	quiet       bool
-	replayValue string
-	cpuProfile  string
-	metricsURL  string
+	cfg        loadgen.Config
+	jwtKey     string
+	jsonOut    bool
+	plotPath   string
+	quiet      bool
+	cpuProfile string
+	metricsURL string
 }
 
 func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
@@ -55,7 +55,7 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	fs.IntVar(&c.Updates, "updates", 1000, "updates to publish")
 	fs.Float64Var(&c.Rate, "rate", 0, "updates per second; 0 publishes as fast as the hub accepts them")
 	fs.IntVar(&c.Payload, "payload", loadgen.DefaultPayload, "size of each update's data, in bytes")
-	fs.StringVar(&f.replayValue, "replay", "", "publish every update first, then subscribe with Last-Event-ID:\n\"first\" (the first update's id: expects the other updates-1) or\n\"earliest\" (the whole history: expects all updates)")
+	fs.StringVar(&c.Replay, "replay", "", "publish every update first, then subscribe with Last-Event-ID:\n\"first\" (the first update's id: expects the other updates-1) or\n\"earliest\" (the whole history: expects all updates)")
 	fs.IntVar(&c.SourceAddrs, "source-addrs", 0, "loopback source addresses 127.0.0.1..127.0.0.K to spread subscribers over\n(about 28,000 connections fit per address); 0 picks one per 25,000")
 	fs.StringVar(&f.jwtKey, "jwt-key", "", "HS256 secret: mint a publisher token ({\"mercure\":{\"publish\":[\"*\"]}})\nand a subscriber token ({\"mercure\":{\"subscribe\":[\"*\"]}})")
 	fs.StringVar(&c.PublisherToken, "publisher-token", "", "bearer token to publish with (overrides -jwt-key)")
@@ -77,7 +77,6 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q: ssehub bench takes only flags", fs.Arg(0))}
 	}
-	c.Replay = f.replayValue
 	switch f.metricsURL {
 	case "":
 		c.MetricsURL = loadgen.MetricsURL(c.HubURL)
@@ -115,8 +114,8 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return err
 		}
-		c.PublisherToken = firstSet(c.PublisherToken, pub)
-		c.SubscriberToken = firstSet(c.SubscriberToken, sub)
+		c.PublisherToken = cmp.Or(c.PublisherToken, pub)
+		c.SubscriberToken = cmp.Or(c.SubscriberToken, sub)
 	}
 
 	// Raise the open-files limit, and cap the subscribers when it is not
@@ -146,7 +145,6 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	}
 	if !f.quiet {
 		c.Progress = newProgressPrinter(m.Stderr)
-		c.ProgressInterval = 200 * time.Millisecond
 	}
 	res, runErr := loadgen.Run(ctx, *c)
 	if !f.quiet {
@@ -173,14 +171,6 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		printSummary(m.Stdout, res, f.plotPath)
 	}
 	return runErr
-}
-
-// firstSet returns a if it is set, b otherwise.
-func firstSet(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func writePlotFile(path string, res *loadgen.Result) error {
