@@ -480,7 +480,9 @@ func (r *run) progress() Progress {
 		Expected:    int64(r.cfg.Subscribers) * int64(max(r.cfg.Updates-r.first, 0)),
 		Elapsed:     time.Since(r.start),
 	}
-	if r.subs != nil && p.Phase != "connect" && p.Phase != "publish-history" {
+	// r.subs is set before any later phase is stored: reading it in those
+	// phases only is what keeps this goroutine from racing its assignment.
+	if p.Phase != "connect" && p.Phase != "publish-history" {
 		p.Delivered = r.delivered()
 	}
 	return p
