@@ -227,3 +227,24 @@ func TestRun_RejectsABadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_ProgressReportsTheRunAsItGoes reports progress as often as it can
+// through a replay run (under -race this also checks that the reporter
+// reads nothing the run is still setting up) and checks the last report.
+func TestRun_ProgressReportsTheRunAsItGoes(t *testing.T) {
+	hub := loadgentest.Start()
+	defer hub.Close()
+	var last loadgen.Progress
+	var reports int
+	res, err := loadgen.Run(context.Background(), loadgen.Config{
+		HubURL: hub.URL, Subscribers: 20, Updates: 50, Replay: loadgen.ReplayFirst, Timeout: 30 * time.Second,
+		ProgressInterval: 50 * time.Microsecond,
+		Progress:         func(p loadgen.Progress) { last = p; reports++ },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stop != "complete" || reports < 2 || last.Phase != "done" || last.Delivered != 20*49 || last.Published != 50 {
+		t.Errorf("stop %q after %d reports, last %+v; want complete, done with 980 delivered and 50 published", res.Stop, reports, last)
+	}
+}
