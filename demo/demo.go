@@ -25,9 +25,10 @@ const Poem = "故人西辞黄鹤楼，烟花三月下扬州。\n孤帆远影碧�
 // DefaultDelay is the pause between two pieces, as in the original example.
 const DefaultDelay = 300 * time.Millisecond
 
-// DoneEvent is the type of the event that ends the stream. The page closes
-// its EventSource when it arrives, instead of relying on onerror.
-const DoneEvent = "done"
+// DoneEvent is the type of the event that ends the stream: the resumable
+// streams' terminal event, which the page waits for. The page closes its
+// EventSource when it arrives, instead of relying on onerror.
+const DoneEvent = resumable.DefaultDoneType
 
 // Options configures the demo. The zero value types Poem with DefaultDelay
 // on a plain stream, as the original example does.

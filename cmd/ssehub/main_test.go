@@ -93,14 +93,12 @@ func startServer(t *testing.T, args ...string) *server {
 	}
 	s := &server{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan error, 1)}
 	urls := make(chan string, 1)
-	var mu sync.Mutex
+	// s.stderr is read only once s.exited has delivered.
 	go func() {
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
-			mu.Lock()
 			s.stderr.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			var rec struct{ Msg, URL string }
+			var rec struct{ URL string }
 			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.URL != "" {
 				select {
 				case urls <- strings.TrimSuffix(rec.URL, "/"):

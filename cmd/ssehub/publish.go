@@ -26,7 +26,6 @@ Examples:
   echo hello | ssehub publish -hub https://hub.example.com/.well-known/mercure -topic chat -data -
 `
 
-// stringsFlag collects a repeatable string flag.
 func runPublish(ctx context.Context, m *Main, args []string) error {
 	var (
 		hub, data, id, typ, retry, token string

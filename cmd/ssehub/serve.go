@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,15 +148,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 	return nil
 }
 
-// logFlags are the logging flags every long-running command shares.
+// logFlags are the logging flags of ssehub serve.
 type logFlags struct {
 	level  *string
 	format *string
 }
 
-func addLogFlags(fs interface {
-	String(name, value, usage string) *string
-}) logFlags {
+func addLogFlags(fs *flag.FlagSet) logFlags {
 	return logFlags{
 		level:  fs.String("log-level", "info", "least severe log level shown: debug, info, warn or error"),
 		format: fs.String("log-format", "text", "log format: text (for people) or json (for machines)"),
