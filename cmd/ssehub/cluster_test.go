@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ssehub/ssehub/internal/servertest"
+	"github.com/ssehub/ssehub/loadgen"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -31,12 +30,53 @@ var clusterHTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 6
 
 func publisherToken(t *testing.T) string {
 	t.Helper()
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"mercure": map[string]any{"publish": []string{"*"}}}).
-		SignedString([]byte(clusterKey))
+	pub, _, err := loadgen.Tokens(clusterKey, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return pub
+}
+
+// sharedStores are the shared stores the cluster tests run on: a Redis
+// stream and a JetStream stream of their own (named after prefix), with
+// query added to their URLs.
+func sharedStores(prefix, query string) []struct {
+	name  string
+	store func(t *testing.T) string
+} {
+	return []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"on Redis", func(t *testing.T) string {
+			return "redis://" + servertest.SharedRedis(t) + "/0?key=" + servertest.Unique(prefix) + query
+		}},
+		{"on NATS JetStream", func(t *testing.T) string {
+			return "nats://" + servertest.SharedNATS(t) + "?stream=" + servertest.Unique(strings.ToUpper(prefix)) + query
+		}},
+	}
+}
+
+// startNodes starts n ssehub processes with these arguments.
+func startNodes(t *testing.T, n int, args ...string) []*server {
+	nodes := make([]*server, n)
+	for i := range nodes {
+		nodes[i] = startServer(t, args...)
+	}
+	return nodes
+}
+
+// pollUntil polls cond until it holds, failing the test with the message
+// failure returns after clusterWait.
+func pollUntil(t *testing.T, cond func() bool, failure func() string) {
+	t.Helper()
+	deadline := time.Now().Add(clusterWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(failure())
+		}
+		time.Sleep(20 * time.Millisecond) // bounded poll of a condition
+	}
 }
 
 // post publishes one update with this id to the node and returns the status
@@ -113,40 +153,30 @@ func (s *subscriber) got() []string {
 // clusterWait.
 func (s *subscriber) waitFor(t *testing.T, what string, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(clusterWait)
-	for {
-		got := s.got()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s received %d of %d updates", what, len(got), n)
-		}
-		time.Sleep(20 * time.Millisecond) // bounded poll of a condition
-	}
+	var got []string
+	pollUntil(t, func() bool { got = s.got(); return len(got) >= n },
+		func() string { return fmt.Sprintf("%s received %d of %d updates", what, len(got), n) })
+	return got
 }
 
 // waitForAll polls until the subscriber has received every id of want (it
 // may also receive others), failing after clusterWait.
 func (s *subscriber) waitForAll(t *testing.T, what string, want map[string]bool) []string {
 	t.Helper()
-	deadline := time.Now().Add(clusterWait)
-	for {
-		got := s.got()
-		missing := len(want)
+	var got []string
+	missing := len(want)
+	pollUntil(t, func() bool {
+		got, missing = s.got(), len(want)
 		for _, id := range got {
 			if want[id] {
 				missing--
 			}
 		}
-		if missing <= 0 {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is missing %d of the %d acknowledged updates", what, missing, len(want))
-		}
-		time.Sleep(20 * time.Millisecond) // bounded poll of a condition
-	}
+		return missing <= 0
+	}, func() string {
+		return fmt.Sprintf("%s is missing %d of the %d acknowledged updates", what, missing, len(want))
+	})
+	return got
 }
 
 // checkOnce fails unless got holds every id of want exactly once.
@@ -211,25 +241,11 @@ func publishAll(t *testing.T, nodes []*server, token, round string, perNode int)
 }
 
 func TestCluster_ThreeNodesShareOneHub(t *testing.T) {
-	tests := []struct {
-		name  string
-		store func(t *testing.T) string
-	}{
-		{"on Redis", func(t *testing.T) string {
-			return "redis://" + servertest.SharedRedis(t) + "/0?key=" + servertest.Unique("cluster") + "&size=100000"
-		}},
-		{"on NATS JetStream", func(t *testing.T) string {
-			return "nats://" + servertest.SharedNATS(t) + "?stream=" + servertest.Unique("CLUSTER") + "&size=100000"
-		}},
-	}
-	for _, tt := range tests {
+	for _, tt := range sharedStores("cluster", "&size=100000") {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			storeURL := tt.store(t)
-			var nodes []*server
-			for range 3 {
-				nodes = append(nodes, startServer(t, "-store", storeURL, "-jwt-key", clusterKey, "-anonymous"))
-			}
+			nodes := startNodes(t, 3, "-store", storeURL, "-jwt-key", clusterKey, "-anonymous")
 			token := publisherToken(t)
 			var everything, onlyA []*subscriber
 			for _, n := range nodes {
@@ -330,10 +346,7 @@ func TestCluster_StoreOutage(t *testing.T) {
 			t.Parallel()
 			srv := tt.start(t)
 			storeURL := tt.url(srv.Addr)
-			nodes := []*server{
-				startServer(t, "-store", storeURL, "-jwt-key", clusterKey, "-anonymous"),
-				startServer(t, "-store", storeURL, "-jwt-key", clusterKey, "-anonymous"),
-			}
+			nodes := startNodes(t, 2, "-store", storeURL, "-jwt-key", clusterKey, "-anonymous")
 			token := publisherToken(t)
 			subs := []*subscriber{subscribe(t, nodes[0].url, "*", ""), subscribe(t, nodes[1].url, "*", "")}
 
@@ -374,14 +387,7 @@ func TestCluster_StoreOutage(t *testing.T) {
 			}
 			count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 			poll := func(what string, cond func() bool) {
-				deadline := time.Now().Add(clusterWait)
-				for !cond() {
-					if time.Now().After(deadline) {
-						cancel()
-						t.Fatalf("waiting for %s", what)
-					}
-					time.Sleep(20 * time.Millisecond) // bounded poll of a condition
-				}
+				pollUntil(t, cond, func() string { cancel(); return "waiting for " + what })
 			}
 			poll("100 acknowledged updates", func() bool { return count() >= 100 })
 			srv.Stop()

@@ -14,7 +14,6 @@ import (
 	"github.com/ssehub/ssehub/client"
 	"github.com/ssehub/ssehub/demo"
 	"github.com/ssehub/ssehub/internal/flakynet"
-	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -52,25 +51,11 @@ func (rr *roundRobin) RoundTrip(req *http.Request) (*http.Response, error) {
 // to the next node: the poem must arrive whole, every piece once and in
 // order, and end with the done event.
 func TestCluster_ResumableStreamAcrossNodes(t *testing.T) {
-	tests := []struct {
-		name  string
-		store func(t *testing.T) string
-	}{
-		{"on Redis", func(t *testing.T) string {
-			return "redis://" + servertest.SharedRedis(t) + "/0?key=" + servertest.Unique("resume")
-		}},
-		{"on NATS JetStream", func(t *testing.T) string {
-			return "nats://" + servertest.SharedNATS(t) + "?stream=" + servertest.Unique("RESUME")
-		}},
-	}
-	for _, tt := range tests {
+	for _, tt := range sharedStores("resume", "") {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			storeURL := tt.store(t)
-			var nodes []*server
-			for range 3 {
-				nodes = append(nodes, startServer(t, "-store", storeURL, "-demo-delay", "15ms"))
-			}
+			nodes := startNodes(t, 3, "-store", storeURL, "-demo-delay", "15ms")
 			const readers = 4
 			rrs := make([]*roundRobin, readers)
 			var wg sync.WaitGroup
