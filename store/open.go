@@ -46,17 +46,28 @@ type Options struct {
 	HistoryAge time.Duration
 }
 
+// parseURL splits a store URL: its scheme as written, what follows
+// "scheme://" up to any query (a bolt file's path), and the parsed URL.
+func parseURL(rawURL string) (scheme, path string, u *url.URL, err error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "", "", nil, fmt.Errorf("store URL %q has no scheme: want one of %s", rawURL, Schemes)
+	}
+	u, err = url.Parse(rawURL)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("store URL %q does not parse: %w", rawURL, err)
+	}
+	path, _, _ = strings.Cut(rest, "?")
+	return scheme, path, u, nil
+}
+
 // Open opens the store that rawURL names. The caller closes it. Errors say
 // which part of the URL is wrong; a store that cannot be reached gives an
 // error wrapping hub.ErrUnavailable.
 func Open(ctx context.Context, rawURL string, opts Options) (hub.Store, error) {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return nil, fmt.Errorf("store URL %q has no scheme: want one of %s", rawURL, Schemes)
-	}
-	u, err := url.Parse(rawURL)
+	scheme, path, u, err := parseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store URL %q does not parse: %w", rawURL, err)
+		return nil, err
 	}
 	q := u.Query()
 	p := params{url: rawURL, q: q}
@@ -69,7 +80,6 @@ func Open(ctx context.Context, rawURL string, opts Options) (hub.Store, error) {
 		}
 		return memory.New(memory.Options{MaxUpdates: size, MaxAge: age}), nil
 	case "bolt":
-		path, _, _ := strings.Cut(rest, "?")
 		timeout := p.duration("timeout", 0)
 		if err := p.done(); err != nil {
 			return nil, err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -17,13 +16,9 @@ import (
 // decide them: a sibling has limits of its own (resumable streams, say, are
 // kept by age while the hub's history is kept by count).
 func Sibling(rawURL, name string) (string, error) {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if !ok {
-		return "", fmt.Errorf("store URL %q has no scheme: want one of %s", rawURL, Schemes)
-	}
-	u, err := url.Parse(rawURL)
+	scheme, path, u, err := parseURL(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("store URL %q does not parse: %w", rawURL, err)
+		return "", err
 	}
 	q := u.Query()
 	q.Del("size")
@@ -32,7 +27,6 @@ func Sibling(rawURL, name string) (string, error) {
 	case "memory":
 		return "memory://", nil
 	case "bolt":
-		path, _, _ := strings.Cut(rest, "?")
 		ext := filepath.Ext(path)
 		u := "bolt://" + strings.TrimSuffix(path, ext) + "-" + name + ext
 		if len(q) > 0 {
