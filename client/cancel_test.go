@@ -53,26 +53,14 @@ func TestClient_CancellationReturnsPromptlyAndLeaksNoGoroutine(t *testing.T) {
 			s := newServer(t, sends("data: a\n\n"))
 			c := s.client("/")
 			c.Retry = time.Hour
-			waiting := make(chan struct{}, 1)
-			c.OnStateChange = func(st State, err error) {
-				if st == Connecting && err != nil {
-					waiting <- struct{}{}
-				}
-			}
-			return c, waiting
+			return c, signalReconnectWait(c)
 		}},
 		{"while backing off", func(t *testing.T, delivered <-chan struct{}) (*Client, <-chan struct{}) {
 			s := newServer(t, respond(503, "", ""))
 			c := s.client("/")
 			c.RetryServerErrors = true
 			c.Retry = time.Hour
-			waiting := make(chan struct{}, 1)
-			c.OnStateChange = func(st State, err error) {
-				if st == Connecting && err != nil {
-					waiting <- struct{}{}
-				}
-			}
-			return c, waiting
+			return c, signalReconnectWait(c)
 		}},
 	}
 	for _, tt := range tests {
@@ -152,4 +140,16 @@ func TestClient_DeadlineEndsRunWithDeadlineExceeded(t *testing.T) {
 // test servers) are done, that no goroutine is left behind.
 func verifyNoLeak(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+// signalReconnectWait returns a channel that receives when c starts to wait
+// before reconnecting (it is Connecting again after an error).
+func signalReconnectWait(c *Client) <-chan struct{} {
+	waiting := make(chan struct{}, 1)
+	c.OnStateChange = func(st State, err error) {
+		if st == Connecting && err != nil {
+			waiting <- struct{}{}
+		}
+	}
+	return waiting
 }

@@ -25,7 +25,15 @@ const wait = 10 * time.Second // bound on every wait; never reached when the cod
 func serve(t *testing.T, opts *Options) (*httptest.Server, <-chan *Stream) {
 	t.Helper()
 	streams := make(chan *Stream, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(streamHandler(t, opts, streams))
+	t.Cleanup(srv.Close)
+	return srv, streams
+}
+
+// streamHandler opens a Stream per request, sends it on streams and
+// returns when the stream ends.
+func streamHandler(t *testing.T, opts *Options, streams chan<- *Stream) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		s, err := New(w, r, opts)
 		if err != nil {
 			t.Errorf("New: %v", err)
@@ -33,9 +41,7 @@ func serve(t *testing.T, opts *Options) (*httptest.Server, <-chan *Stream) {
 		}
 		streams <- s
 		_ = s.Wait()
-	}))
-	t.Cleanup(srv.Close)
-	return srv, streams
+	}
 }
 
 func get(t *testing.T, url string) (*http.Response, context.CancelFunc) {
@@ -83,15 +89,7 @@ func TestStream_EventsArriveBeforeTheStreamEnds(t *testing.T) {
 	for _, proto := range []string{"HTTP/1.1", "HTTP/2.0"} {
 		t.Run(proto, func(t *testing.T) {
 			streams := make(chan *Stream, 1)
-			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				s, err := New(w, r, nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				streams <- s
-				_ = s.Wait()
-			}))
+			srv := httptest.NewUnstartedServer(streamHandler(t, nil, streams))
 			srv.EnableHTTP2 = proto == "HTTP/2.0"
 			srv.StartTLS()
 			defer srv.Close()
