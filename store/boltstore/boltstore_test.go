@@ -51,19 +51,7 @@ func TestStore_HistoryIsPrunedByCountAndAge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := open(t, tt.opts)
-			hubtest.AppendIDs(t, s, "a", "b", "c", "d")
-			now = now.Add(tt.advance)
-			hubtest.AppendIDs(t, s, "e")
-			if got := fmt.Sprint(hubtest.ReadIDs(t, s)); got != fmt.Sprint(tt.want) {
-				t.Fatalf("history = %s, want %v", got, tt.want)
-			}
-			if _, err := s.Lookup(context.Background(), "a"); !errors.Is(err, hub.ErrUnknownID) {
-				t.Fatalf("Lookup(pruned) = %v, want ErrUnknownID", err)
-			}
-			if err := s.Append(context.Background(), &hub.Update{ID: "a", Topics: []string{"t"}}); err != nil {
-				t.Fatalf("Append(id of a pruned update) = %v, want it stored again", err)
-			}
+			hubtest.TestTrimmed(t, open(t, tt.opts), func() { now = now.Add(tt.advance) }, tt.want...)
 		})
 	}
 }

@@ -1,0 +1,107 @@
+package hubtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ssehub/ssehub/hub"
+)
+
+// backendWait bounds the waits of the checks below.
+const backendWait = 15 * time.Second
+
+// TestTrimmed appends updates a, b, c and d to s, calls advance (which
+// moves the store's clock, or waits until its server has expired them),
+// appends e, and checks that the history is then want, and that a, trimmed,
+// is unknown to Lookup and can be stored again.
+func TestTrimmed(t *testing.T, s hub.Store, advance func(), want ...string) {
+	t.Helper()
+	AppendIDs(t, s, "a", "b", "c", "d")
+	advance()
+	AppendIDs(t, s, "e")
+	if got := fmt.Sprint(ReadIDs(t, s)); got != fmt.Sprint(want) {
+		t.Fatalf("history = %s, want %v", got, want)
+	}
+	if _, err := s.Lookup(context.Background(), "a"); !errors.Is(err, hub.ErrUnknownID) {
+		t.Fatalf("Lookup(trimmed) = %v, want ErrUnknownID", err)
+	}
+	if err := s.Append(context.Background(), &hub.Update{ID: "a", Topics: []string{"t"}}); err != nil {
+		t.Fatalf("Append(id of a trimmed update) = %v, want it stored again", err)
+	}
+}
+
+// TestTwoNodes checks two stores on one shared backend, as two hub nodes
+// use it: they see one history in one order, and an id stored through one
+// is a duplicate through the other.
+func TestTwoNodes(t *testing.T, a, b hub.Store) {
+	t.Helper()
+	AppendIDs(t, a, "x")
+	AppendIDs(t, b, "y")
+	if err := b.Append(context.Background(), &hub.Update{ID: "x", Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {
+		t.Fatalf("Append(x) on the other node = %v, want ErrDuplicateID", err)
+	}
+	if ga, gb := fmt.Sprint(ReadIDs(t, a)), fmt.Sprint(ReadIDs(t, b)); ga != "[x y]" || gb != ga {
+		t.Fatalf("histories = %s and %s, want [x y] on both", ga, gb)
+	}
+}
+
+// TestOutage follows s while it appends 50 updates, stops its server
+// (stop), checks that Append and Health answer ErrUnavailable, starts the
+// server again (start), waits until the store is healthy by itself, appends
+// 50 more, and checks that the follower got every acknowledged update once,
+// in order. s must implement hub.HealthChecker.
+func TestOutage(t *testing.T, s hub.Store, stop, start func()) {
+	t.Helper()
+	hc, ok := s.(hub.HealthChecker)
+	if !ok {
+		t.Fatalf("%T has no Health method", s)
+	}
+	got := Follow(t, s, 0)
+	ctx := context.Background()
+	var acked []string
+	publish := func(id string) error {
+		err := s.Append(ctx, &hub.Update{ID: id, Topics: []string{"t"}})
+		if err == nil {
+			acked = append(acked, id)
+		}
+		return err
+	}
+	for i := range 50 {
+		if err := publish(fmt.Sprint("before-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	if err := publish("during"); !errors.Is(err, hub.ErrUnavailable) {
+		t.Fatalf("Append during the outage = %v, want ErrUnavailable", err)
+	}
+	if err := hc.Health(ctx); !errors.Is(err, hub.ErrUnavailable) {
+		t.Fatalf("Health during the outage = %v, want ErrUnavailable", err)
+	}
+	start()
+	deadline := time.Now().Add(backendWait)
+	for hc.Health(ctx) != nil { // the client redials by itself
+		if time.Now().After(deadline) {
+			t.Fatal("store did not become healthy after its server came back")
+		}
+		time.Sleep(20 * time.Millisecond) // bounded poll: no signal for a redial
+	}
+	for i := range 50 {
+		if err := publish(fmt.Sprint("after-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range acked {
+		select {
+		case u := <-got:
+			if u.ID != want {
+				t.Fatalf("follower's update %d = %q, want %q (no gap, no duplicate)", i, u.ID, want)
+			}
+		case <-time.After(backendWait):
+			t.Fatalf("follower stopped at update %d of %d", i, len(acked))
+		}
+	}
+}
