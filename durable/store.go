@@ -105,7 +105,7 @@ var (
 // ErrStaleEpoch (Epoch is the stream's current one) or ErrProducerGap
 // (Expected and Received are the sequences).
 type ProducerError struct {
-	Err                        error
+	Err                       error
 	Epoch, Expected, Received uint64
 }
 
