@@ -31,6 +31,8 @@ Serves, on one address:
   /sse/stream            the demo's event stream
   /.well-known/mercure   the Mercure hub: subscribe with GET, publish with POST
   /healthz, /metrics     health check and Prometheus metrics
+  /v1/stream/            Durable Streams (create with PUT, append with POST, read
+                         with GET: catch-up, long-poll or SSE); -durable-prefix
 "ssehub" with no command does the same.
 
 The hub's history (for clients that reconnect with Last-Event-ID) is kept
@@ -55,6 +57,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
+	durableOpts := addDurableFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,9 +105,18 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		demoOpts.Streams = streams
 	}
 
+	durableSrv, closeDurable, err := durableOpts.open(ctx, *storeURL, logger)
+	if err != nil {
+		return err
+	}
+	defer closeDurable()
+
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
+	if durableSrv != nil {
+		durableSrv.Register(mux)
+	}
 	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
 }
 
