@@ -92,6 +92,14 @@ func (c Config) TLS() bool {
 	return c.CertFile != "" || c.KeyFile != "" || c.SelfSigned || len(c.ACME.Domains) > 0
 }
 
+// Scheme is the URL scheme clients reach the server with: https or http.
+func (c Config) Scheme() string {
+	if c.TLS() {
+		return "https"
+	}
+	return "http"
+}
+
 // Validate reports a contradiction in c, such as two sources of
 // certificates or HTTP/3 without TLS.
 func (c Config) Validate() error {
