@@ -117,3 +117,9 @@ func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
 		return open(t, addr, redisstore.Options{MaxBytes: maxBytes})
 	})
 }
+
+func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	prefix := servertest.Unique("presence")
+	hubtest.TestPresence(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
+}
