@@ -73,9 +73,6 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch err := s.hub.Publish(r.Context(), u); {
-	case errors.Is(err, hub.ErrDuplicateID):
-		httpErrorf(w, http.StatusConflict, "an update with id %q and other content is already in history", u.ID)
-		return
 	case errors.Is(err, hub.ErrInvalidUpdate):
 		httpErrorf(w, http.StatusBadRequest, "%v", err)
 		return
@@ -84,10 +81,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
 		return
 	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		// Not stored, or not known to be: the publisher retries with the
-		// same id, which the store deduplicates.
+		// Not stored, or not known to be: a publisher that retries with
+		// the same Idempotency-Key gets it stored at most once.
 		w.Header().Set("Retry-After", retryAfterUnavailable)
-		httpErrorf(w, http.StatusServiceUnavailable, "the update was not stored, retry later with the same id: %v", err)
+		httpErrorf(w, http.StatusServiceUnavailable, "the update was not stored, retry later: %v", err)
 		return
 	case err != nil:
 		httpErrorf(w, http.StatusInternalServerError, "publish: %v", err)

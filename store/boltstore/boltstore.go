@@ -5,8 +5,12 @@
 //
 // Layout of the file: bucket "updates" maps the big-endian uint64 Seq
 // (bbolt's NextSequence, so Seq order is key order) to the update's time
-// (8 bytes, big-endian Unix nanoseconds) followed by its JSON; bucket "ids"
-// maps each update ID to its Seq. Pruning by count and age happens in the
+// (8 bytes, big-endian Unix nanoseconds) followed by its JSON; bucket
+// "idseqs" holds one empty-valued key per update, its ID, a NUL byte (which
+// IDs cannot contain) and its Seq, so that the occurrences of an ID sort
+// oldest first and Lookup is one Seek. (Files written before ids could
+// repeat have a bucket "ids" of ID → Seq instead; Open rebuilds the index
+// from the updates and drops it.) Pruning by count and age happens in the
 // write transaction of Append, so history never exceeds its bounds on disk.
 //
 // The file is locked: a second process opening it waits Options.Timeout
@@ -36,7 +40,8 @@ const DefaultTimeout = 2 * time.Second
 
 var (
 	bucketUpdates = []byte("updates")
-	bucketIDs     = []byte("ids")
+	bucketIDs     = []byte("idseqs")
+	bucketOldIDs  = []byte("ids")
 )
 
 // Options configures a Store.
@@ -95,7 +100,10 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		if tx.Bucket(bucketOldIDs) == nil {
+			return nil
+		}
+		return reindex(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -109,6 +117,28 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// idKey is the key of bucket "idseqs" for the update with this id and seq.
+func idKey(id string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(append(make([]byte, 0, len(id)+9), id...), 0), seq)
+}
+
+// reindex fills bucket "idseqs" from the updates and deletes the index of
+// files written by earlier versions, in tx.
+func reindex(tx *bolt.Tx) error {
+	ids := tx.Bucket(bucketIDs)
+	err := tx.Bucket(bucketUpdates).ForEach(func(k, v []byte) error {
+		u, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		return ids.Put(idKey(u.ID, u.Seq), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild the id index: %w", err)
+	}
+	return tx.DeleteBucket(bucketOldIDs)
+}
 
 // value is what bucket "updates" holds for u.
 func value(u *hub.Update) ([]byte, error) {
@@ -166,17 +196,9 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return fmt.Errorf("boltstore: append %q: %w", u.ID, err)
 	}
 	cut := s.cutoff()
-	var dup bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		ups, ids := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
 		s.prune(ups, ids, cut, 0)
-		if k := ids.Get([]byte(u.ID)); k != nil {
-			if v := ups.Get(k); v != nil {
-				dup = true
-				u.Seq, u.Time = binary.BigEndian.Uint64(k), timeOf(v)
-				return nil
-			}
-		}
 		seq, err := ups.NextSequence()
 		if err != nil {
 			return err
@@ -184,7 +206,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		if err := ups.Put(key(seq), val); err != nil {
 			return err
 		}
-		if err := ids.Put([]byte(u.ID), key(seq)); err != nil {
+		if err := ids.Put(idKey(u.ID, seq), nil); err != nil {
 			return err
 		}
 		u.Seq = seq
@@ -196,9 +218,6 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	}
 	if err != nil {
 		return fmt.Errorf("boltstore: append %q to %s: %w", u.ID, s.path, err)
-	}
-	if dup {
-		return fmt.Errorf("boltstore: append %q: %w", u.ID, hub.ErrDuplicateID)
 	}
 	s.mu.Lock()
 	if !s.closed {
@@ -220,28 +239,29 @@ func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64) {
 			return
 		}
 		if u, err := decode(k, v); err == nil {
-			if cur := ids.Get([]byte(u.ID)); bytes.Equal(cur, k) {
-				ids.Delete([]byte(u.ID))
-			}
+			ids.Delete(idKey(u.ID, seq))
 		}
 		c.Delete()
 	}
 }
 
-// Lookup returns the Seq of the update with this ID. See hub.Store.
+// Lookup returns the Seq of the earliest update with this ID. See
+// hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	var seq uint64
 	cut := s.cutoff()
 	err := s.view("lookup "+id, func(tx *bolt.Tx) error {
-		k := tx.Bucket(bucketIDs).Get([]byte(id))
-		if k == nil {
-			return nil
+		prefix := append([]byte(id), 0)
+		ups := tx.Bucket(bucketUpdates)
+		c := tx.Bucket(bucketIDs).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			sk := k[len(prefix):]
+			// Expired updates not pruned yet are the oldest: skip them.
+			if v := ups.Get(sk); v != nil && !expired(v, cut) {
+				seq = binary.BigEndian.Uint64(sk)
+				return nil
+			}
 		}
-		v := tx.Bucket(bucketUpdates).Get(k)
-		if v == nil || expired(v, cut) {
-			return nil
-		}
-		seq = binary.BigEndian.Uint64(k)
 		return nil
 	})
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package memory is the in-memory hub.Store: a bounded history of updates,
-// trimmed by count and age, with an index from update ID to Seq. It is the
+// trimmed by count and age, with an index from update ID to the Seqs of the
+// updates carrying it. It is the
 // default store; its history is lost when the process exits.
 package memory
 
@@ -20,7 +21,7 @@ const DefaultMaxUpdates = 1000
 type Options struct {
 	// MaxUpdates bounds history by count: 0 means DefaultMaxUpdates, a
 	// negative value keeps no history at all (live delivery only: Read,
-	// Lookup and Last see nothing, and IDs are not deduplicated).
+	// Lookup and Last see nothing).
 	MaxUpdates int
 	// MaxAge drops updates older than this from history; 0 keeps them
 	// whatever their age (within MaxUpdates).
@@ -36,11 +37,11 @@ type Store struct {
 	now    func() time.Time
 
 	mu     sync.RWMutex
-	ups    []*hub.Update // ups[i].Seq == first+i: contiguous
-	first  uint64        // Seq of ups[0]
-	seq    uint64        // last assigned Seq
-	byID   map[string]uint64
-	notify chan struct{} // closed and replaced on every Append and on Close
+	ups    []*hub.Update       // ups[i].Seq == first+i: contiguous
+	first  uint64              // Seq of ups[0]
+	seq    uint64              // last assigned Seq
+	byID   map[string][]uint64 // id -> Seqs in history, oldest first (ids may repeat)
+	notify chan struct{}       // closed and replaced on every Append and on Close
 	closed bool
 }
 
@@ -49,7 +50,7 @@ var _ hub.Store = (*Store)(nil)
 // New returns an empty Store.
 func New(opts Options) *Store {
 	s := &Store{max: opts.MaxUpdates, maxAge: opts.MaxAge, now: opts.Now,
-		byID: map[string]uint64{}, notify: make(chan struct{}), first: 1}
+		byID: map[string][]uint64{}, notify: make(chan struct{}), first: 1}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
 	}
@@ -70,11 +71,6 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return fmt.Errorf("memory store: append %q: %w", u.ID, hub.ErrClosed)
 	}
 	s.trimAge()
-	if seq, ok := s.byID[u.ID]; ok {
-		stored := s.ups[seq-s.first]
-		u.Seq, u.Time = stored.Seq, stored.Time
-		return fmt.Errorf("memory store: append %q: %w", u.ID, hub.ErrDuplicateID)
-	}
 	s.seq++
 	u.Seq = s.seq
 	if u.Time.IsZero() {
@@ -82,7 +78,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	}
 	s.ups = append(s.ups, u.Clone())
 	if s.max >= 0 {
-		s.byID[u.ID] = u.Seq
+		s.byID[u.ID] = append(s.byID[u.ID], u.Seq)
 	}
 	for len(s.ups) > s.limit() {
 		s.drop()
@@ -106,7 +102,13 @@ const followBuffer = 1024
 
 // drop removes the oldest update; s.mu must be held.
 func (s *Store) drop() {
-	delete(s.byID, s.ups[0].ID)
+	// The oldest update is the oldest occurrence of its id.
+	id := s.ups[0].ID
+	if seqs := s.byID[id]; len(seqs) > 1 {
+		s.byID[id] = seqs[1:]
+	} else {
+		delete(s.byID, id)
+	}
 	s.ups[0] = nil
 	s.ups = s.ups[1:]
 	s.first++
@@ -126,7 +128,8 @@ func (s *Store) trimAge() {
 	}
 }
 
-// Lookup returns the Seq of the update with this ID. See hub.Store.
+// Lookup returns the Seq of the earliest update with this ID. See
+// hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,11 +137,11 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 		return 0, fmt.Errorf("memory store: lookup %q: %w", id, hub.ErrClosed)
 	}
 	s.trimAge()
-	seq, ok := s.byID[id]
-	if !ok {
+	seqs := s.byID[id]
+	if len(seqs) == 0 {
 		return 0, fmt.Errorf("memory store: lookup %q: %w", id, hub.ErrUnknownID)
 	}
-	return seq, nil
+	return seqs[0], nil
 }
 
 // Read returns up to limit updates after afterSeq. See hub.Store.
