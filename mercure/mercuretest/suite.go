@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Replay_DuplicatedIDResolvesToItsEarliestOccurrence", testDuplicateIDs},
 		{"Publish_AnswersIDAsTextPlain", testPublishAnswer},
 		{"Publish_TokenSourcesAndRefusals", testPublishAuth},
+		{"Publish_IdempotencyKey", testIdempotencyKey},
 		{"Publish_BadInputRefusedAndNothingLost", testBadInput},
 		{"Subscriptions_EventsAndAPI", testSubscriptions},
 		{"Operations_CORSHealthMetrics", testOperations},
@@ -287,6 +288,56 @@ func testDuplicateIDs(t *testing.T, open func(*testing.T) hub.Store) {
 	if mid.ID != "urn:mid" || dup.ID != "urn:dup" || dup.Data != "second" {
 		t.Fatalf("replay = %+v, %+v; want urn:mid then the second urn:dup", mid, dup)
 	}
+}
+
+// testIdempotencyKey: draft-ietf-httpapi-idempotency-key-header §2 (the
+// header is a Structured Field String) and §2.6-2.7 (a retry with the same
+// key and payload gets the first answer, the same key with another payload
+// is refused with 422, a malformed key with 400).
+func testIdempotencyKey(t *testing.T, open func(*testing.T) hub.Store) {
+	h := newHarness(t, open, nil)
+	tok := pubToken(t, "*")
+	send := func(key string, f url.Values) response {
+		t.Helper()
+		req := h.publishReq(f.Encode(), tok)
+		req.Header.Set("Idempotency-Key", key)
+		return h.do(req)
+	}
+	f := form("topic", "urn:idem", "data", "once")
+	first := send(`"key-1"`, f)
+	if first.status != http.StatusOK || !strings.HasPrefix(first.body, "urn:uuid:") {
+		t.Fatalf("first publish = %d %q, want 200 and a generated id", first.status, first.body)
+	}
+	cases := []struct {
+		name, key string
+		form      url.Values
+		want      int
+		wantBody  string
+	}{
+		{"ARetryWithTheSameKeyAndPayloadGetsTheFirstAnswer", `"key-1"`, f, http.StatusOK, first.body},
+		{"TheKeyUnquotedIsTheSameKey", `key-1`, f, http.StatusOK, first.body},
+		{"TheSameKeyWithAnotherPayloadIs422", `"key-1"`, form("topic", "urn:idem", "data", "other"), http.StatusUnprocessableEntity, ""},
+		{"AnUnterminatedStringIs400", `"key-1`, f, http.StatusBadRequest, ""},
+		{"AnEmptyKeyIs400", `""`, f, http.StatusBadRequest, ""},
+		{"AKeyOver255BytesIs400", strings.Repeat("k", 256), f, http.StatusBadRequest, ""},
+		{"AnotherKeyPublishesAgain", `"key-2"`, f, http.StatusOK, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := send(c.key, c.form)
+			if r.status != c.want || c.wantBody != "" && r.body != c.wantBody || r.status != http.StatusOK && strings.TrimSpace(r.body) == "" {
+				t.Fatalf("publish = %d %q, want %d %q", r.status, r.body, c.want, c.wantBody)
+			}
+		})
+	}
+	t.Run("TheRetriesStoredNothing", func(t *testing.T) {
+		marker := h.publish(form("topic", "urn:idem", "data", "marker"))
+		st := h.subscribe(q("topic", "urn:idem", "lastEventID", "earliest"), nil)
+		a, b, c := st.next(), st.next(), st.next()
+		if a.ID != first.body || b.Data != "once" || b.ID == first.body || c.ID != marker {
+			t.Fatalf("history = %+v %+v %+v; want the first publish, key-2's, then the marker", a, b, c)
+		}
+	})
 }
 
 func testPublishAnswer(t *testing.T, open func(*testing.T) hub.Store) {

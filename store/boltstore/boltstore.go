@@ -13,6 +13,8 @@
 // from the updates and drops it.) Pruning by count and age happens in the
 // write transaction of Append, so history never exceeds its bounds on disk.
 //
+// The same file keeps the Idempotency-Key records (idempotency.go).
+//
 // The file is locked: a second process opening it waits Options.Timeout
 // and fails. Several nodes sharing one hub need the Redis or NATS store.
 package boltstore

@@ -17,6 +17,8 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
 	"github.com/ssehub/ssehub/store/boltstore"
 )
@@ -33,6 +35,10 @@ func open(t *testing.T, opts boltstore.Options) *boltstore.Store {
 
 func TestStore(t *testing.T) {
 	hubtest.TestStore(t, func(t *testing.T) hub.Store { return open(t, boltstore.Options{}) })
+}
+
+func TestIdempotency(t *testing.T) {
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return open(t, boltstore.Options{}) })
 }
 
 func TestProtocol(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package memory is the in-memory hub.Store: a bounded history of updates,
 // trimmed by count and age, with an index from update ID to the Seqs of the
 // updates carrying it. It is the
-// default store; its history is lost when the process exits.
+// default store; its history is lost when the process exits. It also keeps
+// the idempotency.Store records of Idempotency-Key, for one process.
 package memory
 
 import (
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/idempotency"
 )
 
 // DefaultMaxUpdates is the history size used when Options.MaxUpdates is 0.
@@ -43,9 +45,16 @@ type Store struct {
 	byID   map[string][]uint64 // id -> Seqs in history, oldest first (ids may repeat)
 	notify chan struct{}       // closed and replaced on every Append and on Close
 	closed bool
+
+	kmu     sync.Mutex // guards keys and sweepAt, apart from history
+	keys    map[string]idempotency.Record
+	sweepAt int // size of keys at which expired records are swept
 }
 
-var _ hub.Store = (*Store)(nil)
+var (
+	_ hub.Store         = (*Store)(nil)
+	_ idempotency.Store = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
@@ -225,5 +234,58 @@ func (s *Store) Close() error {
 		s.ups, s.byID = nil, nil
 		close(s.notify)
 	}
+	return nil
+}
+
+// ClaimKey claims an idempotency key. See idempotency.Store.
+func (s *Store) ClaimKey(ctx context.Context, key string, rec idempotency.Record) (*idempotency.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	now := s.now()
+	if held, ok := s.keys[key]; ok && held.Live(now) {
+		return &held, nil
+	}
+	s.setKey(key, rec, now)
+	return nil, nil
+}
+
+// SetKey stores an idempotency record. See idempotency.Store.
+func (s *Store) SetKey(ctx context.Context, key string, rec idempotency.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.setKey(key, rec, s.now())
+	return nil
+}
+
+// setKey stores rec, and sweeps the expired records whenever the map has
+// doubled since the last sweep, so that memory follows the live keys at a
+// constant cost per key; s.kmu must be held.
+func (s *Store) setKey(key string, rec idempotency.Record, now time.Time) {
+	if s.keys == nil {
+		s.keys = map[string]idempotency.Record{}
+	}
+	s.keys[key] = rec
+	if len(s.keys) < max(s.sweepAt, 1024) {
+		return
+	}
+	for k, r := range s.keys {
+		if !r.Live(now) {
+			delete(s.keys, k)
+		}
+	}
+	s.sweepAt = 2 * len(s.keys)
+}
+
+// DeleteKey forgets an idempotency key. See idempotency.Store.
+func (s *Store) DeleteKey(ctx context.Context, key string) error {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	delete(s.keys, key)
 	return nil
 }

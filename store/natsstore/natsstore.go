@@ -14,6 +14,9 @@
 // which could disagree with it after a crash or a trim) has to be kept in
 // step: an update leaves the index exactly when it leaves history.
 //
+// The Idempotency-Key records live in a KV bucket beside the stream
+// (idempotency.go).
+//
 // Follow is one ordered consumer per node, recreated after the last
 // delivered Seq when the connection is lost; the client reconnects by
 // itself.
@@ -69,17 +72,21 @@ type Options struct {
 
 // Store is a hub.Store on a JetStream stream. It is safe for concurrent use.
 type Store struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	stream  jetstream.Stream
-	name    string
-	prefix  string // "<stream>.<hub>."
-	filter  string // "<stream>.<hub>.*"
-	url     string
-	closing chan struct{}
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	name     string
+	prefix   string // "<stream>.<hub>."
+	filter   string // "<stream>.<hub>.*"
+	url      string
+	closing  chan struct{}
+	replicas int
 
 	mu     sync.Mutex
 	closed bool
+
+	kvMu sync.Mutex
+	kv   jetstream.KeyValue // the Idempotency-Key records, once opened
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -124,14 +131,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("natsstore: open JetStream on %s: %w", opts.URL, err)
 	}
 	cfg := jetstream.StreamConfig{
-		Name:       opts.Stream,
-		Subjects:   []string{opts.Stream + ".>"},
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.LimitsPolicy,
-		Discard:    jetstream.DiscardOld,
-		MaxMsgs:    int64(opts.MaxUpdates),
-		MaxAge:     opts.MaxAge,
-		Replicas:   max(opts.Replicas, 1),
+		Name:      opts.Stream,
+		Subjects:  []string{opts.Stream + ".>"},
+		Storage:   jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy,
+		Discard:   jetstream.DiscardOld,
+		MaxMsgs:   int64(opts.MaxUpdates),
+		MaxAge:    opts.MaxAge,
+		Replicas:  max(opts.Replicas, 1),
 	}
 	st, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
@@ -139,7 +146,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("natsstore: create or update stream %q on %s (is JetStream enabled: nats-server -js?): %w", opts.Stream, opts.URL, err)
 	}
 	p := opts.Stream + "." + opts.Hub + "."
-	return &Store{nc: nc, js: js, stream: st, name: opts.Stream, prefix: p, filter: p + "*", url: opts.URL, closing: make(chan struct{})}, nil
+	return &Store{nc: nc, js: js, stream: st, name: opts.Stream, prefix: p, filter: p + "*", url: opts.URL, closing: make(chan struct{}), replicas: cfg.Replicas}, nil
 }
 
 // subject is where the update with this ID is published.

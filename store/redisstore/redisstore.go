@@ -10,6 +10,9 @@
 // older than MaxAge, at every append (and Lookup/Read/Last ignore expired
 // entries in between). Follow is one XREAD BLOCK loop per node.
 //
+// The store keeps Idempotency-Key records too (idempotency.go), under
+// {prefix}:idem:<key>, expired by Redis.
+//
 // Durability is the operator's: a Redis without AOF (appendonly yes,
 // appendfsync everysec or always) loses the history when it restarts.
 package redisstore
@@ -62,6 +65,7 @@ type Options struct {
 type Store struct {
 	rdb                  *redis.Client
 	addr                 string
+	prefix               string // "{Prefix}", the keys' hash tag
 	stream, ids, counter string
 	max                  int
 	maxAge               time.Duration
@@ -93,7 +97,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		p = DefaultPrefix
 	}
 	s := &Store{rdb: redis.NewClient(&co), addr: co.Addr, max: opts.MaxUpdates, maxAge: opts.MaxAge, now: opts.Now,
-		stream: "{" + p + "}:stream", ids: "{" + p + "}:ids", counter: "{" + p + "}:seq", done: make(chan struct{})}
+		prefix: "{" + p + "}", stream: "{" + p + "}:stream", ids: "{" + p + "}:ids", counter: "{" + p + "}:seq", done: make(chan struct{})}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
 	}
