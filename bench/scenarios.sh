@@ -78,7 +78,7 @@ start_hub() {
 		return
 	fi
 	"${hub_pin[@]}" "$tmp/ssehub" serve -addr 127.0.0.1:0 -log-format json \
-		-jwt-key "$key" -anonymous -history-size 6000 -store "$store" "$@" 2>"$tmp/hub.log" &
+		-jwt-key "$key" -anonymous -store "$store" "$@" 2>"$tmp/hub.log" &
 	hub_pid=$!
 	hub_url=""
 	for _ in $(seq 100); do

@@ -77,7 +77,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	defer ln.Close()
 
-	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryAge: hubCfg.HistoryAge})
+	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryBytes: hubCfg.HistoryBytes, HistoryAge: hubCfg.HistoryAge})
 	if err != nil {
 		return fmt.Errorf("opening the store (-store or SSEHUB_STORE): %w", err)
 	}

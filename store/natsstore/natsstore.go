@@ -5,7 +5,7 @@
 // subjects "<stream>.<hub>.<h>", where h is the hex SHA-256 of the update's
 // ID (IDs may hold any character; subjects may not). Seq is the stream
 // sequence, one order for every node. History is bounded by the stream's
-// MaxMsgs and MaxAge, enforced by the server.
+// MaxBytes, MaxMsgs and MaxAge, enforced by the server.
 //
 // IDs may repeat: every Append is stored. Lookup asks the server for the
 // first message on the ID's subject still in the stream (a message get with
@@ -43,7 +43,9 @@ import (
 const (
 	DefaultStream     = "SSEHUB"
 	DefaultHub        = "default"
-	DefaultMaxUpdates = 1000
+	DefaultMaxUpdates = 1_000_000
+	// DefaultMaxBytes is the stream's MaxBytes: it keeps file storage.
+	DefaultMaxBytes = 1 << 30
 )
 
 // idHeader carries the update's ID, to confirm a Lookup.
@@ -63,6 +65,11 @@ type Options struct {
 	// MaxUpdates is the stream's MaxMsgs: 0 means DefaultMaxUpdates. The
 	// limit is the stream's, shared by the hubs in it.
 	MaxUpdates int
+	// MaxBytes is the stream's MaxBytes, as the server counts messages
+	// (subject, headers and the update's JSON): 0 means DefaultMaxBytes,
+	// negative no byte bound. Shared by the hubs in the stream, like
+	// MaxUpdates.
+	MaxBytes int64
 	// MaxAge is the stream's MaxAge; 0 keeps updates whatever their age.
 	MaxAge time.Duration
 	// Replicas is the stream's replication factor in a NATS cluster; 0
@@ -114,6 +121,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxUpdates == 0 {
 		opts.MaxUpdates = DefaultMaxUpdates
 	}
+	switch {
+	case opts.MaxBytes == 0:
+		opts.MaxBytes = DefaultMaxBytes
+	case opts.MaxBytes < 0:
+		opts.MaxBytes = -1 // JetStream's "no limit"
+	}
 	nc, err := nats.Connect(opts.URL,
 		nats.Name("ssehub"),
 		nats.MaxReconnects(-1),
@@ -137,6 +150,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		Retention: jetstream.LimitsPolicy,
 		Discard:   jetstream.DiscardOld,
 		MaxMsgs:   int64(opts.MaxUpdates),
+		MaxBytes:  opts.MaxBytes,
 		MaxAge:    opts.MaxAge,
 		Replicas:  max(opts.Replicas, 1),
 	}
