@@ -72,7 +72,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	switch err := s.hub.Publish(r.Context(), u); {
+	// Once read and authorized, the update is stored whatever the
+	// connection does: a publisher that half-closed its socket after
+	// sending cancels r.Context(), which must not lose its update.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
+	defer cancel()
+	switch err := s.hub.Publish(ctx, u); {
 	case errors.Is(err, hub.ErrDuplicateID):
 		httpErrorf(w, http.StatusConflict, "an update with id %q and other content is already in history", u.ID)
 		return
