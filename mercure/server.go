@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/idempotency"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
@@ -91,6 +92,17 @@ type Config struct {
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
 
+	// Idempotency keeps the Idempotency-Key records of publish requests.
+	// Nil: the Store, when it implements idempotency.Store (every store of
+	// this module does, so keys work across the nodes sharing it), else
+	// none and the header is ignored.
+	Idempotency idempotency.Store
+	// IdempotencyKeep is how long the answer to a publish request with an
+	// Idempotency-Key is given again to its retries: 0 means
+	// DefaultIdempotencyKeep, negative ignores the header. At most
+	// idempotency.MaxKeep.
+	IdempotencyKeep time.Duration
+
 	// Heartbeat is the interval of comment heartbeats on idle streams: 0
 	// means 15s, negative disables them.
 	Heartbeat time.Duration
@@ -101,6 +113,19 @@ type Config struct {
 	MaxTopics int
 	// MaxQueryBytes bounds a subscription's query string: 0 means 64 KiB.
 	MaxQueryBytes int
+	// MaxSelectorBytes bounds the length of a topic selector: 0 means
+	// hub.DefaultMaxSelectorBytes. A longer one is refused with 400.
+	MaxSelectorBytes int
+	// MaxSelectorVariables bounds the variables of a URI template selector:
+	// 0 means hub.DefaultMaxSelectorVariables.
+	MaxSelectorVariables int
+	// MaxSelectorProgram bounds the instructions of a selector's compiled
+	// matcher past its literal prefix, which bounds the cost of a match
+	// per rune of the topic: 0 means hub.DefaultMaxSelectorProgram.
+	MaxSelectorProgram int
+	// SelectorCacheBytes bounds the memory of the compiled selectors kept
+	// for reuse: 0 means hub.DefaultSelectorCacheBytes.
+	SelectorCacheBytes int64
 	// WriteTimeout bounds each write to a subscriber; a client that does
 	// not take the bytes by then is disconnected (over HTTP/2, HTTP/3 and
 	// TLS, by one and a half times it at most: see writeDeadline). 0 means
@@ -135,6 +160,7 @@ type Server struct {
 	ownsStore bool
 	proto     protocol
 	pub, sub  *verifier
+	keys      idempotency.Store // nil: Idempotency-Key ignored
 	lim       limits
 	log       *slog.Logger
 	metrics   http.Handler
@@ -171,6 +197,10 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
+	setDefault(&c.IdempotencyKeep, DefaultIdempotencyKeep)
+	if c.IdempotencyKeep > idempotency.MaxKeep {
+		return nil, fmt.Errorf("mercure: IdempotencyKeep %s is longer than %s", c.IdempotencyKeep, idempotency.MaxKeep)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -187,10 +217,18 @@ func New(cfg Config) (*Server, error) {
 		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxBytes: c.HistoryBytes, MaxAge: c.HistoryAge})
 		s.ownsStore = true
 	}
+	if c.IdempotencyKeep > 0 {
+		s.keys = c.Idempotency
+		if ks, ok := s.store.(idempotency.Store); ok && s.keys == nil {
+			s.keys = ks
+		}
+	}
 	// The hub's cache of encoded updates covers the whole history when it
 	// is larger than the default, so that replays rarely read the store.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes})
+		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
+			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
@@ -346,7 +384,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 }

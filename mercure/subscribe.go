@@ -28,6 +28,14 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	for i, sel := range req.selectors {
+		if err := s.hub.Matcher().Validate(sel); err != nil {
+			// The message names the selector by position: it may be
+			// kilobytes long.
+			httpErrorf(w, http.StatusBadRequest, "topic selector %d refused: %v", i+1, err)
+			return
+		}
+	}
 	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
 	if err != nil {
 		httpErrorf(w, http.StatusUnauthorized, "%v", err)
