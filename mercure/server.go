@@ -141,7 +141,9 @@ type Config struct {
 	// update read in full and authorized is stored. 0 means 10s.
 	PublishTimeout time.Duration
 	// WriteTimeout bounds each write to a subscriber; a client that does
-	// not take the bytes by then is disconnected. 0 means 10s.
+	// not take the bytes by then is disconnected (over HTTP/2, HTTP/3 and
+	// TLS, by one and a half times it at most: see writeDeadline). 0 means
+	// 10s.
 	WriteTimeout time.Duration
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
