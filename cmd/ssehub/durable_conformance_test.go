@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/internal/servertest"
@@ -139,16 +137,7 @@ func sharedStreams(t *testing.T, kind string) string {
 		return "redis://" + addr + "/0?key=" + prefix
 	default:
 		addr, stream := servertest.SharedNATS(t), servertest.Unique("DS")
-		t.Cleanup(func() {
-			nc, err := nats.Connect("nats://" + addr)
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			if js, err := jetstream.New(nc); err == nil {
-				_ = js.DeleteStream(ctx, stream)
-			}
-		})
+		servertest.DropStream(t, stream)
 		return "nats://" + addr + "?stream=" + stream
 	}
 }
