@@ -50,10 +50,8 @@ func validMatcherValue(v string) error {
 	if !utf8.ValidString(v) {
 		return errors.New("is not valid UTF-8")
 	}
-	for i, r := range v {
-		if r < 0x20 || r == 0x7f || 0x80 <= r && r <= 0x9f || unicode.Is(unicode.Cf, r) {
-			return fmt.Errorf("holds the control or format character %U at byte %d", r, i)
-		}
+	if err := noControl(v); err != nil {
+		return err
 	}
 	if v == "" {
 		return errors.New("is empty")
@@ -106,4 +104,66 @@ func (d draft08) parseSubscribe(q url.Values, h http.Header, lim limits) (*subsc
 		return nil, badRequest("last event ID is not valid UTF-8")
 	}
 	return req, nil
+}
+
+// parsePublish reads an update as draft-07 does, then applies draft-08's
+// stricter rules (§"Publication"): no topic equal to "*" or inside the
+// hub's own namespace, no control or format character in id or type, and
+// type "mercure" reserved for the hub's own events.
+func (d draft08) parsePublish(f url.Values, lim limits) (*hub.Update, error) {
+	u, err := d.draft07.parsePublish(f, lim)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range u.Topics {
+		if t == "*" {
+			return nil, badRequest("topic %d is \"*\", reserved for the wildcard matcher", i+1)
+		}
+		if d.inHubNamespace(t) {
+			return nil, badRequest("topic %d is in the hub's reserved namespace (%s…)", i+1, HubPath)
+		}
+	}
+	if err := noControl(u.ID); err != nil {
+		return nil, badRequest("id %v", err)
+	}
+	if err := noControl(u.Type); err != nil {
+		return nil, badRequest("type %v", err)
+	}
+	if u.Type == "mercure" {
+		return nil, badRequest("type \"mercure\" is reserved for the hub's own events")
+	}
+	return u, nil
+}
+
+// noControl reports a C0 or C1 control character, U+007F or a format
+// character in v.
+func noControl(v string) error {
+	for i, r := range v {
+		if r < 0x20 || r == 0x7f || 0x80 <= r && r <= 0x9f || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("holds the control or format character %U at byte %d", r, i)
+		}
+	}
+	return nil
+}
+
+// inHubNamespace reports whether topic, resolved against the hub's URL,
+// has the hub's path or a path below it, after removing dot segments and
+// decoding percent-encoded octets (so that /.well-known/%6Dercure/x and
+// /.well-known/mercure/../mercure/x are caught). A topic that is not a URL
+// reference is outside the namespace.
+func (d draft08) inHubNamespace(topic string) bool {
+	base, err := url.Parse(d.base)
+	if err != nil {
+		return false
+	}
+	ref, err := url.Parse(topic)
+	if err != nil {
+		return false
+	}
+	p := base.ResolveReference(ref).Path
+	hubPath := base.Path
+	if hubPath == "" {
+		hubPath = HubPath
+	}
+	return p == hubPath || strings.HasPrefix(p, hubPath+"/")
 }

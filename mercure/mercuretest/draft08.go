@@ -197,3 +197,47 @@ func testDraftsSideBySide(t *testing.T, open func(*testing.T) hub.Store) {
 		})
 	}
 }
+
+// testDraft08Publish: §"Publication" on a hub restricted to draft-08: 200
+// with the id as text/plain, and the 400 rules.
+func testDraft08Publish(t *testing.T, open func(*testing.T) hub.Store) {
+	h := newHarness(t, open, func(c *mercure.Config) { withDraft08Base(c); c.Draft = "08" })
+	cases := []struct {
+		name string
+		form url.Values
+		want int
+	}{
+		{"AnUpdateIsAnswered200WithItsID", form("topic", "https://example.com/a", "id", "urn:ok"), http.StatusOK},
+		{"ARelativeTopicOutsideTheNamespaceIsAccepted", form("topic", "/books/1"), http.StatusOK},
+		{"TopicStarIs400", form("topic", "*"), http.StatusBadRequest},
+		{"ATopicInTheHubNamespaceIs400", form("topic", "https://hub.example.com/.well-known/mercure/subscriptions/x"), http.StatusBadRequest},
+		{"ARelativeTopicInTheHubNamespaceIs400", form("topic", "/.well-known/mercure"), http.StatusBadRequest},
+		{"AnAlternateTopicInTheNamespaceIs400", form("topic", "https://example.com/a", "topic", "/.well-known/mercure/x"), http.StatusBadRequest},
+		{"APercentEncodedNamespaceIs400", form("topic", "/.well-known/%6Dercure/x"), http.StatusBadRequest},
+		{"ADotSegmentNamespaceIs400", form("topic", "/.well-known/mercure/../mercure/x"), http.StatusBadRequest},
+		{"TheNamespaceOnAnotherHostIs400Too", form("topic", "https://other.example.com/.well-known/mercure/x"), http.StatusBadRequest},
+		{"AnIDStartingWithHashIs400", form("topic", "urn:t", "id", "#x"), http.StatusBadRequest},
+		{"IDEarliestIs400", form("topic", "urn:t", "id", "earliest"), http.StatusBadRequest},
+		{"AnIDWithAControlCharacterIs400", form("topic", "urn:t", "id", "a\tb"), http.StatusBadRequest},
+		{"AnIDWithAFormatCharacterIs400", form("topic", "urn:t", "id", "a\u200eb"), http.StatusBadRequest},
+		{"ATypeWithAControlCharacterIs400", form("topic", "urn:t", "type", "a\x1bb"), http.StatusBadRequest},
+		{"TypeMercureIs400", form("topic", "urn:t", "type", "mercure"), http.StatusBadRequest},
+		{"ARetryThatIsNotDigitsIs400", form("topic", "urn:t", "retry", "+5"), http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do(h.publishReq(c.form.Encode(), pubToken(t, "*")))
+			if r.status != c.want || strings.TrimSpace(r.body) == "" {
+				t.Fatalf("publish %v = %d %q, want %d with a body", c.form, r.status, r.body, c.want)
+			}
+			if c.want == http.StatusOK {
+				if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+					t.Errorf("Content-Type %q, want text/plain; charset=utf-8", ct)
+				}
+				if id := c.form.Get("id"); id != "" && r.body != id {
+					t.Errorf("body %q, want the id %q", r.body, id)
+				}
+			}
+		})
+	}
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Draft08_Subscribe_MatcherTypes", testDraft08Matching},
 		{"Draft08_Subscribe_BadRequests", testDraft08Refusals},
 		{"Draft08_Reconciliation_LastEventID", testDraft08Replay},
+		{"Draft08_Publication", testDraft08Publish},
 		{"Drafts_SideBySide", testDraftsSideBySide},
 	}
 	for _, tt := range tests {
