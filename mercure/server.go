@@ -38,6 +38,10 @@ const (
 	DefaultShutdownRetry = 2 * time.Second
 	DefaultCoalesce      = time.Millisecond
 	DefaultCookieName    = "mercureAuthorization"
+	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes bound
+	// the in-memory history of subscription events (Config.SubscriptionStore).
+	DefaultSubscriptionEvents     = 10_000
+	DefaultSubscriptionEventBytes = 16 << 20
 )
 
 // healthTimeout bounds the store check of HealthPath.
@@ -90,6 +94,13 @@ type Config struct {
 
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// SubscriptionStore keeps the history of subscription events, apart
+	// from Store so that they never push updates out of it (a client could
+	// otherwise flush history by subscribing). Nil: in memory, bounded by
+	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes, closed
+	// by Server.Close. Used only with Subscriptions; a given store is not
+	// closed. Nodes sharing Store share this one too.
+	SubscriptionStore hub.Store
 
 	// Heartbeat is the interval of comment heartbeats on idle streams: 0
 	// means 15s, negative disables them.
@@ -130,6 +141,11 @@ type Server struct {
 	hub       *hub.Hub
 	store     hub.Store
 	ownsStore bool
+	// events is the hub of subscription events, on a store of their own;
+	// nil without Config.Subscriptions.
+	events      *hub.Hub
+	eventsStore hub.Store
+	ownsEvents  bool
 	proto     protocol
 	pub, sub  *verifier
 	lim       limits
@@ -192,6 +208,13 @@ func New(cfg Config) (*Server, error) {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
 	}
+	if c.Subscriptions {
+		if err := s.openEvents(); err != nil {
+			s.hub.Close()
+			s.closeStore()
+			return nil, err
+		}
+	}
 	s.writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ssehub_write_delay_seconds",
 		Help:    "Time from an update's publication to the write that sends it to a subscriber (the oldest update of each write of live updates).",
 		Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5}})
@@ -201,6 +224,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := s.register(reg); err != nil {
 		s.hub.Close()
+		s.closeEvents()
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: register metrics: %w", err)
 	}
@@ -224,6 +248,35 @@ func setDefault[T comparable](v *T, def T) {
 func (s *Server) closeStore() {
 	if s.ownsStore {
 		s.store.Close()
+	}
+}
+
+// openEvents starts the hub of subscription events on its own store.
+func (s *Server) openEvents() error {
+	s.eventsStore = s.cfg.SubscriptionStore
+	if s.eventsStore == nil {
+		s.eventsStore = memory.New(memory.Options{MaxUpdates: DefaultSubscriptionEvents, MaxBytes: DefaultSubscriptionEventBytes})
+		s.ownsEvents = true
+	}
+	var err error
+	if s.events, err = hub.New(hub.Config{Store: s.eventsStore, Logger: s.log, PageBytes: s.cfg.PageBytes}); err != nil {
+		if s.ownsEvents {
+			s.eventsStore.Close()
+		}
+		return fmt.Errorf("mercure: subscription events: %w", err)
+	}
+	return nil
+}
+
+// closeEvents stops the hub of subscription events and closes its store
+// if the Server opened it.
+func (s *Server) closeEvents() {
+	if s.events == nil {
+		return
+	}
+	s.events.Close()
+	if s.ownsEvents {
+		s.eventsStore.Close()
 	}
 }
 
@@ -258,6 +311,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = fmt.Errorf("mercure: shutdown: streams still open: %w", ctx.Err())
 		}
 		s.pool.stop() // ends the taken-over streams still open
+		s.closeEvents()
 		s.closeStore()
 	})
 	return err
