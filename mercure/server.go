@@ -146,13 +146,13 @@ type Server struct {
 	events      *hub.Hub
 	eventsStore hub.Store
 	ownsEvents  bool
-	proto     protocol
-	pub, sub  *verifier
-	lim       limits
-	log       *slog.Logger
-	metrics   http.Handler
-	heartbeat []byte
-	retryHint []byte
+	proto       protocol
+	pub, sub    *verifier
+	lim         limits
+	log         *slog.Logger
+	metrics     http.Handler
+	heartbeat   []byte
+	retryHint   []byte
 	// unavailableHint ends a stream that the store failed.
 	unavailableHint []byte
 	// The same, framed as HTTP/1.1 chunks for taken-over connections.
