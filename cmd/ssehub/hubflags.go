@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/store"
 )
@@ -48,6 +49,17 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 		"most updates kept for clients that reconnect; 0: the store's default (1,000,000;\n100,000 for memory://); negative keeps none (memory:// only); a store URL's size parameter wins")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0,
 		"drop updates older than this from history, e.g. 24h; 0 keeps them whatever their age;\na store URL's age parameter wins")
+	fs.Func("page-bytes", fmt.Sprintf("most bytes of events a stream's writer takes at a time (a page of history, a batch of live\n"+
+		"updates; at least one update): what a subscriber that stops reading costs besides its socket buffer (default %s)",
+		store.FormatBytes(hub.DefaultPageBytes)),
+		func(v string) error {
+			n, err := store.ParseBytes(v)
+			if err == nil && (n <= 0 || n > 1<<30) {
+				err = fmt.Errorf("page size %q: want between 1B and 1GiB", v)
+			}
+			c.PageBytes = int(n)
+			return err
+		})
 	fs.Int64Var(&c.MaxDataBytes, "max-data-bytes", mercure.DefaultMaxDataBytes,
 		"largest data a publisher may send in one update, in bytes")
 	fs.IntVar(&c.MaxTopics, "max-topics", mercure.DefaultMaxTopics,
