@@ -112,16 +112,30 @@ type Config struct {
 	MaxTopics int
 	// MaxQueryBytes bounds a subscription's query string: 0 means 64 KiB.
 	MaxQueryBytes int
+	// MaxSelectorBytes bounds the length of a topic selector: 0 means
+	// hub.DefaultMaxSelectorBytes. A longer one is refused with 400.
+	MaxSelectorBytes int
+	// MaxSelectorVariables bounds the variables of a URI template selector:
+	// 0 means hub.DefaultMaxSelectorVariables.
+	MaxSelectorVariables int
+	// MaxSelectorProgram bounds the instructions of a selector's compiled
+	// matcher past its literal prefix, which bounds the cost of a match
+	// per rune of the topic: 0 means hub.DefaultMaxSelectorProgram.
+	MaxSelectorProgram int
+	// SelectorCacheBytes bounds the memory of the compiled selectors kept
+	// for reuse: 0 means hub.DefaultSelectorCacheBytes.
+	SelectorCacheBytes int64
 	// WriteTimeout bounds each write to a subscriber; a client that does
 	// not take the bytes by then is disconnected. 0 means 10s.
 	WriteTimeout time.Duration
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is how long the writers of HTTP/1.1 streams pause after a
-	// round of writes, so that the updates published meanwhile leave
-	// together: one write for many updates, which is most of the CPU
-	// saved under load, at the price of up to this much latency. 0 means
+	// Coalesce is how long stream writers pause after a round of writes
+	// (the pool's for HTTP/1.1, each stream's own over HTTP/2, HTTP/3 and
+	// TLS), so that the updates published meanwhile leave together: one
+	// write for many updates, which is most of the CPU saved under load,
+	// at the price of up to this much latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).
@@ -203,7 +217,9 @@ func New(cfg Config) (*Server, error) {
 	// The hub's cache of encoded updates covers the whole history when it
 	// is larger than the default, so that replays rarely read the store.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes})
+		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
+			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)

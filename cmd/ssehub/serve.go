@@ -21,6 +21,7 @@ import (
 	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/store"
 	"github.com/ssehub/ssehub/stream"
+	"github.com/ssehub/ssehub/tlsserve"
 )
 
 // errShuttingDown is the cause given to every request context when the
@@ -60,6 +61,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
+	tlsF := addTLSFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -67,6 +69,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	logger, err := logs.logger(m.Stderr)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := tlsF.config(logger)
 	if err != nil {
 		return err
 	}
@@ -121,16 +127,16 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		}
 		defer ui.Close()
 		ui.Register(mux)
-		logger.Info("operator console", "console", "http://"+ln.Addr().String()+console.Path+"/")
+		logger.Info("operator console", "console", tlsCfg.Scheme()+"://"+ln.Addr().String()+console.Path+"/")
 	}
-	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
+	return serveHTTP(ctx, ln, tlsCfg, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
 // streams end first (with a retry hint, through beforeShutdown), every other
 // request context is cancelled with errShuttingDown, which ends the demo's
 // streams, and the server waits up to timeout for the handlers to return.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
+func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
 	baseCtx, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
 	srv := &http.Server{
@@ -139,9 +145,14 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	servers, err := tlsserve.New(ctx, tlsCfg, srv, ln)
+	if err != nil {
+		return usageError{err}
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("ssehub is serving", "url", "http://"+ln.Addr().String()+"/")
+	go func() { served <- servers.Serve() }()
+	logger.Info("ssehub is serving", "url", tlsCfg.Scheme()+"://"+ln.Addr().String()+"/",
+		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3, "redirect", servers.RedirectAddr())
 
 	select {
 	case err := <-served:
@@ -155,8 +166,8 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 		logger.Warn("ending hub streams", "err", err)
 	}
 	cancelBase(errShuttingDown)
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
+	if err := servers.Shutdown(shutdownCtx); err != nil {
+		_ = servers.Close()
 		return fmt.Errorf("requests still open after %s, closed them: %w", timeout, err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {

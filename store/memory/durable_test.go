@@ -1,0 +1,12 @@
+package memory
+
+import (
+	"testing"
+
+	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
+)
+
+func TestStreams(t *testing.T) {
+	durabletest.TestStore(t, func(t *testing.T) durable.Store { return NewStreams(StreamsOptions{}) })
+}
