@@ -44,6 +44,12 @@ const (
 	DefaultSubscriptionEventBytes = 16 << 20
 )
 
+// replayCache is how many recent updates the hub keeps encoded for replays
+// unless HistorySize asks for more (the cache's memory is bounded by
+// hub.DefaultReplayCacheBytes whatever the count): enough for a client that
+// missed thousands of small updates, S4 (5,000) among them.
+const replayCache = 16384
+
 // healthTimeout bounds the store check of HealthPath.
 const healthTimeout = 2 * time.Second
 
@@ -214,8 +220,8 @@ func New(cfg Config) (*Server, error) {
 		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxBytes: c.HistoryBytes, MaxAge: c.HistoryAge})
 		s.ownsStore = true
 	}
-	// The hub's cache of encoded updates covers the whole history when it
-	// is larger than the default, so that replays rarely read the store.
+	// The hub's cache of encoded updates covers recent history (within its
+	// byte bound), so that replays of it neither read the store nor encode.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
 		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
 		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
