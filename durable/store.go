@@ -119,9 +119,9 @@ type ClosedError struct{ Tail uint64 }
 func (e *ClosedError) Error() string { return ErrClosed.Error() }
 func (e *ClosedError) Unwrap() error { return ErrClosed }
 
-// Config is a stream's creation configuration, compared by idempotent
+// StreamConfig is a stream's creation configuration, compared by idempotent
 // re-creation.
-type Config struct {
+type StreamConfig struct {
 	// ContentType is the stream's normalised media type.
 	ContentType string
 	// TTL is a sliding time to live, whole seconds; 0: none.
@@ -143,7 +143,7 @@ type Config struct {
 
 // CreateRequest asks for a stream.
 type CreateRequest struct {
-	Config
+	StreamConfig
 	// Data is the initial content in record form (see AppendRequest).
 	Data  []byte
 	Units uint64
@@ -228,7 +228,7 @@ type Info struct {
 	// ID identifies this incarnation of the name: a stream re-created
 	// after deletion gets another, so ETags and waits never mix them.
 	ID uint64
-	Config
+	StreamConfig
 	// Tail is the position after the last record.
 	Tail   uint64
 	Closed bool

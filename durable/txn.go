@@ -43,7 +43,7 @@ type Meta struct {
 	// Requested is the creation configuration as asked, compared by an
 	// idempotent re-create; TTL and ExpiresAt are the effective expiry
 	// (a fork inherits its source's when it asks for none).
-	Requested Config        `json:"req"`
+	Requested StreamConfig  `json:"req"`
 	TTL       time.Duration `json:"ttl,omitempty"`
 	ExpiresAt time.Time     `json:"exp,omitzero"`
 	// ContentType is the effective content type.
@@ -101,7 +101,7 @@ func (m *Meta) Info() Info {
 	cfg.ContentType = m.ContentType
 	cfg.TTL = m.TTL
 	cfg.ExpiresAt = m.ExpiresAt
-	return Info{ID: m.ID, Config: cfg, Tail: m.Tail, Closed: m.Closed, Expiry: m.Expiry()}
+	return Info{ID: m.ID, StreamConfig: cfg, Tail: m.Tail, Closed: m.Closed, Expiry: m.Expiry()}
 }
 
 // IsJSON says whether contentType is the JSON mode's (§9.1).
@@ -177,7 +177,7 @@ func ExpireIn(tx Txn, name string, now time.Time) error {
 	return remove(tx, name, m)
 }
 
-func sameConfig(a, b Config) bool {
+func sameConfig(a, b StreamConfig) bool {
 	return a.ContentType == b.ContentType && a.TTL == b.TTL && a.ExpiresAt.Equal(b.ExpiresAt) &&
 		a.ForkedFrom == b.ForkedFrom && a.ForkOffset == b.ForkOffset && a.HasForkOffset == b.HasForkOffset &&
 		a.ForkSubOffset == b.ForkSubOffset
@@ -202,7 +202,7 @@ func CreateIn(tx Txn, name string, req CreateRequest) (CreateResult, error) {
 				return CreateResult{}, fmt.Errorf("%w: %s expired but is still read by forks", ErrConflict, name)
 			}
 		} else {
-			cfg := req.Config
+			cfg := req.StreamConfig
 			if cfg.ForkedFrom != "" && !cfg.ContentTypeGiven {
 				cfg.ContentType = old.Requested.ContentType
 			}
@@ -216,7 +216,7 @@ func CreateIn(tx Txn, name string, req CreateRequest) (CreateResult, error) {
 	if err != nil {
 		return CreateResult{}, err
 	}
-	m := &Meta{ID: id, Requested: req.Config, TTL: req.TTL, ExpiresAt: req.ExpiresAt,
+	m := &Meta{ID: id, Requested: req.StreamConfig, TTL: req.TTL, ExpiresAt: req.ExpiresAt,
 		ContentType: req.ContentType, Accessed: now, Closed: req.Closed}
 	if req.ForkedFrom != "" {
 		if err := fork(tx, m, req, now); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,10 +281,9 @@ func (h *Hub) dispatch(u *Update) error {
 // update is stored; delivery to subscribers follows asynchronously, in Seq
 // order. Publish never waits for subscribers.
 //
-// An update whose ID is already in history is not stored again. When the
-// stored update has the same content, Publish returns nil, so a publisher
-// that retries after a timeout gets the same answer as the first time; when
-// the content differs, the error wraps ErrDuplicateID.
+// An update whose ID is already in history is stored again, as the Mercure
+// protocol allows; a replay after that ID starts after its earliest
+// occurrence.
 func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if h.isClosed() {
 		return ErrClosed
@@ -299,30 +297,11 @@ func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if u.Time.IsZero() {
 		u.Time = time.Now()
 	}
-	err := h.store.Append(ctx, u)
-	if errors.Is(err, ErrDuplicateID) && h.isRetry(ctx, u) {
-		return nil
-	}
-	if err != nil {
+	if err := h.store.Append(ctx, u); err != nil {
 		return fmt.Errorf("hub: publish %q: %w", u.ID, err)
 	}
 	h.published.Add(1)
 	return nil
-}
-
-// isRetry reports whether u, refused as a duplicate (Append has set its
-// Seq to the stored update's), carries the same content as the stored one.
-func (h *Hub) isRetry(ctx context.Context, u *Update) bool {
-	if u.Seq == 0 {
-		return false
-	}
-	stored, err := h.store.Read(ctx, u.Seq-1, 1)
-	if err != nil || len(stored) == 0 || stored[0].ID != u.ID {
-		return false
-	}
-	s := stored[0]
-	return s.Data == u.Data && s.Type == u.Type && s.Retry == u.Retry &&
-		s.Private == u.Private && slices.Equal(s.Topics, u.Topics)
 }
 
 // Replay asks Subscribe to send history before live updates.

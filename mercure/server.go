@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/idempotency"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
@@ -108,6 +109,17 @@ type Config struct {
 	// closed. Nodes sharing Store share this one too.
 	SubscriptionStore hub.Store
 
+	// Idempotency keeps the Idempotency-Key records of publish requests.
+	// Nil: the Store, when it implements idempotency.Store (every store of
+	// this module does, so keys work across the nodes sharing it), else
+	// none and the header is ignored.
+	Idempotency idempotency.Store
+	// IdempotencyKeep is how long the answer to a publish request with an
+	// Idempotency-Key is given again to its retries: 0 means
+	// DefaultIdempotencyKeep, negative ignores the header. At most
+	// idempotency.MaxKeep.
+	IdempotencyKeep time.Duration
+
 	// Heartbeat is the interval of comment heartbeats on idle streams: 0
 	// means 15s, negative disables them.
 	Heartbeat time.Duration
@@ -168,6 +180,7 @@ type Server struct {
 	ownsEvents  bool
 	proto       protocol
 	pub, sub    *verifier
+	keys        idempotency.Store // nil: Idempotency-Key ignored
 	lim         limits
 	log         *slog.Logger
 	metrics     http.Handler
@@ -204,6 +217,10 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
+	setDefault(&c.IdempotencyKeep, DefaultIdempotencyKeep)
+	if c.IdempotencyKeep > idempotency.MaxKeep {
+		return nil, fmt.Errorf("mercure: IdempotencyKeep %s is longer than %s", c.IdempotencyKeep, idempotency.MaxKeep)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -220,10 +237,16 @@ func New(cfg Config) (*Server, error) {
 		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxBytes: c.HistoryBytes, MaxAge: c.HistoryAge})
 		s.ownsStore = true
 	}
+	if c.IdempotencyKeep > 0 {
+		s.keys = c.Idempotency
+		if ks, ok := s.store.(idempotency.Store); ok && s.keys == nil {
+			s.keys = ks
+		}
+	}
 	// The hub's cache of encoded updates covers recent history (within its
 	// byte bound), so that replays of it neither read the store nor encode.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		ReplayCache: max(c.HistorySize, replayCache), PageBytes: c.PageBytes,
 		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
 			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
@@ -419,7 +442,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 }

@@ -64,6 +64,8 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 		"largest data a publisher may send in one update, in bytes")
 	fs.IntVar(&c.MaxTopics, "max-topics", mercure.DefaultMaxTopics,
 		"most topics one update, or one subscription, may name")
+	fs.DurationVar(&c.IdempotencyKeep, "idempotency-keep", mercure.DefaultIdempotencyKeep,
+		"how long the answer to a publish with an Idempotency-Key header is given again to\nits retries (kept in the store, so shared by the nodes); at most 168h; negative ignores the header")
 	fs.IntVar(&c.MaxSelectorBytes, "max-selector-bytes", hub.DefaultMaxSelectorBytes,
 		"longest topic selector a subscriber may send, in bytes; longer ones are refused with 400")
 	fs.IntVar(&c.MaxSelectorVariables, "max-selector-variables", hub.DefaultMaxSelectorVariables,

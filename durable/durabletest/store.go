@@ -64,7 +64,9 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-func text(ct string) durable.Config { return durable.Config{ContentType: ct, ContentTypeGiven: true} }
+func text(ct string) durable.StreamConfig {
+	return durable.StreamConfig{ContentType: ct, ContentTypeGiven: true}
+}
 
 func create(t *testing.T, s durable.Store, name string, req durable.CreateRequest) durable.CreateResult {
 	t.Helper()
@@ -124,18 +126,18 @@ func wantErr(t *testing.T, what string, err, want error) {
 }
 
 func testCreate(t *testing.T, s durable.Store) {
-	res := create(t, s, "a", durable.CreateRequest{Config: text("text/plain"), Data: []byte("hi"), Units: 2})
+	res := create(t, s, "a", durable.CreateRequest{StreamConfig: text("text/plain"), Data: []byte("hi"), Units: 2})
 	if !res.Created || res.Tail != 2 || res.ContentType != "text/plain" || res.ID == 0 {
 		t.Fatalf("first Create = %+v, want created, tail 2, text/plain, an ID", res)
 	}
-	again := create(t, s, "a", durable.CreateRequest{Config: text("text/plain")})
+	again := create(t, s, "a", durable.CreateRequest{StreamConfig: text("text/plain")})
 	if again.Created || again.ID != res.ID || again.Tail != 2 {
 		t.Fatalf("same Create again = %+v, want the existing stream", again)
 	}
 	for _, req := range []durable.CreateRequest{
-		{Config: text("application/json")},
-		{Config: durable.Config{ContentType: "text/plain", ContentTypeGiven: true, TTL: time.Hour}},
-		{Config: text("text/plain"), Closed: true},
+		{StreamConfig: text("application/json")},
+		{StreamConfig: durable.StreamConfig{ContentType: "text/plain", ContentTypeGiven: true, TTL: time.Hour}},
+		{StreamConfig: text("text/plain"), Closed: true},
 	} {
 		_, err := s.Create(ctx(t), "a", req)
 		wantErr(t, fmt.Sprintf("Create with %+v", req), err, durable.ErrConflict)
@@ -218,7 +220,7 @@ func testClose(t *testing.T, s durable.Store) {
 	if !info.Closed || readAll(t, s, "a", 0) != "onetwo" {
 		t.Fatalf("closed stream: %+v, %q", info, readAll(t, s, "a", 0))
 	}
-	closed := create(t, s, "b", durable.CreateRequest{Config: text("text/plain"), Data: []byte("all"), Units: 3, Closed: true})
+	closed := create(t, s, "b", durable.CreateRequest{StreamConfig: text("text/plain"), Data: []byte("all"), Units: 3, Closed: true})
 	if !closed.Closed || closed.Tail != 3 {
 		t.Fatalf("create closed = %+v", closed)
 	}
@@ -334,7 +336,7 @@ func testRecreate(t *testing.T, s durable.Store) {
 }
 
 func forkReq(src string, at uint64, sub uint64) durable.CreateRequest {
-	return durable.CreateRequest{Config: durable.Config{ForkedFrom: src, ForkOffset: at, HasForkOffset: true, ForkSubOffset: sub}}
+	return durable.CreateRequest{StreamConfig: durable.StreamConfig{ForkedFrom: src, ForkOffset: at, HasForkOffset: true, ForkSubOffset: sub}}
 }
 
 func testFork(t *testing.T, s durable.Store) {
@@ -362,7 +364,7 @@ func testFork(t *testing.T, s durable.Store) {
 	_, err = s.Create(ctx(t), "h", forkReq("none", 0, 0))
 	wantErr(t, "fork of nothing", err, durable.ErrNotFound)
 	bad := forkReq("src", 0, 0)
-	bad.Config.ContentType, bad.ContentTypeGiven = "application/json", true
+	bad.StreamConfig.ContentType, bad.ContentTypeGiven = "application/json", true
 	_, err = s.Create(ctx(t), "h", bad)
 	wantErr(t, "fork with another content type", err, durable.ErrConflict)
 	if again := create(t, s, "f", forkReq("src", 2, 0)); again.Created {
@@ -379,7 +381,7 @@ func testForkSubOffset(t *testing.T, s durable.Store) {
 	}
 	_, err := s.Create(ctx(t), "g", forkReq("src", 5, 7))
 	wantErr(t, "sub-offset overshoot", err, durable.ErrBadFork)
-	create(t, s, "j", durable.CreateRequest{Config: text("application/json"), Data: []byte(`{"a":1},{"b":2},[3]`), Units: 3})
+	create(t, s, "j", durable.CreateRequest{StreamConfig: text("application/json"), Data: []byte(`{"a":1},{"b":2},[3]`), Units: 3})
 	jf := create(t, s, "jf", forkReq("j", 0, 2))
 	res, err := s.Read(ctx(t), "jf", durable.ReadRequest{MaxBytes: 100})
 	if err != nil || jf.Tail != 2 || len(res.Records) != 1 || string(res.Records[0].Data) != `{"a":1},{"b":2}` {
@@ -397,7 +399,7 @@ func testSoftDelete(t *testing.T, s durable.Store) {
 	_, err := s.Stat(ctx(t), "src")
 	wantErr(t, "Stat of a soft-deleted stream", err, durable.ErrGone)
 	wantErr(t, "Delete of a soft-deleted stream", s.Delete(ctx(t), "src"), durable.ErrGone)
-	_, err = s.Create(ctx(t), "src", durable.CreateRequest{Config: text("text/plain")})
+	_, err = s.Create(ctx(t), "src", durable.CreateRequest{StreamConfig: text("text/plain")})
 	wantErr(t, "re-create of a soft-deleted name", err, durable.ErrConflict)
 	_, err = s.Create(ctx(t), "f3", forkReq("src", 0, 0))
 	wantErr(t, "fork of a soft-deleted source", err, durable.ErrConflict)
@@ -419,9 +421,9 @@ func testSoftDelete(t *testing.T, s durable.Store) {
 
 func testExpiry(t *testing.T, s durable.Store) {
 	past := time.Now().Add(-time.Hour)
-	create(t, s, "ttl", durable.CreateRequest{Config: durable.Config{ContentType: "text/plain", TTL: time.Minute}, Now: past})
-	create(t, s, "at", durable.CreateRequest{Config: durable.Config{ContentType: "text/plain", ExpiresAt: time.Now().Add(-time.Second)}})
-	create(t, s, "live", durable.CreateRequest{Config: durable.Config{ContentType: "text/plain", TTL: time.Hour}})
+	create(t, s, "ttl", durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain", TTL: time.Minute}, Now: past})
+	create(t, s, "at", durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain", ExpiresAt: time.Now().Add(-time.Second)}})
+	create(t, s, "live", durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain", TTL: time.Hour}})
 	for _, name := range []string{"ttl", "at"} {
 		_, err := s.Stat(ctx(t), name)
 		wantErr(t, "Stat of expired "+name, err, durable.ErrNotFound)
@@ -437,7 +439,7 @@ func testExpiry(t *testing.T, s durable.Store) {
 
 func testTTLRefresh(t *testing.T, s durable.Store) {
 	t0 := time.Now().Add(-50 * time.Second)
-	create(t, s, "a", durable.CreateRequest{Config: durable.Config{ContentType: "text/plain", TTL: time.Minute}, Now: t0})
+	create(t, s, "a", durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain", TTL: time.Minute}, Now: t0})
 	before, _ := s.Stat(ctx(t), "a")
 	if _, err := s.Read(ctx(t), "a", durable.ReadRequest{}); err != nil {
 		t.Fatal(err)

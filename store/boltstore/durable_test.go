@@ -17,3 +17,13 @@ func TestStreams(t *testing.T) {
 		return s
 	})
 }
+
+func BenchmarkStreams(b *testing.B) {
+	durabletest.BenchmarkStore(b, func(b *testing.B) durable.Store {
+		s, err := OpenStreams(filepath.Join(b.TempDir(), "streams.db"), StreamsOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}

@@ -10,3 +10,7 @@ import (
 func TestStreams(t *testing.T) {
 	durabletest.TestStore(t, func(t *testing.T) durable.Store { return NewStreams(StreamsOptions{}) })
 }
+
+func BenchmarkStreams(b *testing.B) {
+	durabletest.BenchmarkStore(b, func(b *testing.B) durable.Store { return NewStreams(StreamsOptions{}) })
+}
