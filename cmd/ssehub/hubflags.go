@@ -38,8 +38,9 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	fs.DurationVar(&c.Coalesce, "coalesce", mercure.DefaultCoalesce,
 		"how long stream writers pause after a round of writes so that updates published\nmeanwhile leave in one write (CPU against latency); negative: a goroutine per stream")
 	fs.Func("history-bytes", fmt.Sprintf("most bytes of updates kept for clients that reconnect (Last-Event-ID), e.g. 64MiB or 2GiB;\n"+
-		"when not set, the store's bound: %s on disk (bolt://, nats://), %s in redis://,\n"+
-		"%s in memory://; -1: no byte bound; a store URL's bytes parameter wins (see docs/history.md)",
+		"when not set, the store's bound: %s for bolt:// (on disk), %s for redis://, %s for memory://,\n"+
+		"none for nats:// (JetStream would reserve it up front; its server's storage limit applies);\n"+
+		"-1: no byte bound; a store URL's bytes parameter wins (see docs/history.md)",
 		store.FormatBytes(store.DefaultBytesOnDisk), store.FormatBytes(store.DefaultBytesRedis), store.FormatBytes(store.DefaultBytesMemory)),
 		func(v string) (err error) {
 			c.HistoryBytes, err = store.ParseBytes(v)
