@@ -277,6 +277,22 @@ func (m *Matcher) get(raw string) (*selector, error) {
 	return m.lookup("", raw, compileTemplate)
 }
 
+// typed returns the shared compiled selector of t.
+func (m *Matcher) typed(t TypedSelector) (*selector, error) {
+	switch {
+	case t.Raw == "*":
+		return &selector{raw: t.Raw, star: true}, nil
+	case t.Compile == nil:
+		if lim := m.limits(); len(t.Raw) > lim.MaxBytes {
+			return nil, tooLong(len(t.Raw), lim.MaxBytes)
+		}
+		return &selector{raw: t.Raw}, nil
+	case t.Kind == "":
+		return nil, fmt.Errorf("hub: a typed selector needs a Kind: %q", t.Raw)
+	}
+	return m.lookup(t.Kind, t.Raw, t.Compile)
+}
+
 func tooLong(n, most int) error {
 	return fmt.Errorf("%w: it is %d bytes long, at most %d", ErrSelectorLimit, n, most)
 }
