@@ -141,51 +141,7 @@ func BenchmarkStreamWrite(b *testing.B) {
 			s, srv := newAnonServer(b, c.coalesce)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var (
-				mu        sync.Mutex
-				progress  = sync.NewCond(&mu)
-				delivered int
-				failed    error
-			)
-			for range subs {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				go func() {
-					defer res.Body.Close()
-					br := bufio.NewReaderSize(res.Body, 64<<10)
-					for {
-						l, err := br.ReadSlice('\n')
-						if err != nil {
-							mu.Lock()
-							if failed == nil && ctx.Err() == nil {
-								failed = fmt.Errorf("a subscriber's stream ended: %w", err)
-							}
-							progress.Broadcast()
-							mu.Unlock()
-							return
-						}
-						if len(l) == 1 { // the blank line that ends an event
-							mu.Lock()
-							delivered++
-							progress.Broadcast()
-							mu.Unlock()
-						}
-					}
-				}()
-			}
-			waitFor := func(n int) {
-				mu.Lock()
-				defer mu.Unlock()
-				for delivered < n && failed == nil {
-					progress.Wait()
-				}
-				if failed != nil {
-					b.Fatal(failed)
-				}
-			}
+			waitFor := countingSubscribers(b, ctx, srv, subs)
 			data := strings.Repeat("x", 200)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -200,6 +156,84 @@ func BenchmarkStreamWrite(b *testing.B) {
 			waitFor(b.N * subs)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
 		})
+	}
+}
+
+// BenchmarkStreamLatency measures, at an everyday load, the time from
+// publishing one update to its delivery to the last of 100 HTTP/1.1
+// subscribers, one update at a time: what a pause after every round of
+// writes would add to each update (the writer pool pauses only when
+// publishing keeps up with it). ns/op is that latency.
+func BenchmarkStreamLatency(b *testing.B) {
+	for _, c := range streamPaths {
+		b.Run(c.name, func(b *testing.B) {
+			const subs = 100
+			s, srv := newAnonServer(b, c.coalesce)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			waitFor := countingSubscribers(b, ctx, srv, subs)
+			data := strings.Repeat("x", 200)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Hub().Publish(ctx, &hub.Update{Topics: []string{"t"}, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+				waitFor((i + 1) * subs)
+			}
+		})
+	}
+}
+
+// countingSubscribers subscribes n clients to topic t of srv and returns a
+// function that waits until they received a total of at least k events,
+// failing b if a stream ends first.
+func countingSubscribers(b *testing.B, ctx context.Context, srv *httptest.Server, n int) (waitFor func(k int)) {
+	b.Helper()
+	var (
+		mu        sync.Mutex
+		progress  = sync.NewCond(&mu)
+		delivered int
+		failed    error
+	)
+	for range n {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			defer res.Body.Close()
+			br := bufio.NewReaderSize(res.Body, 64<<10)
+			for {
+				l, err := br.ReadSlice('\n')
+				if err != nil {
+					mu.Lock()
+					if failed == nil && ctx.Err() == nil {
+						failed = fmt.Errorf("a subscriber's stream ended: %w", err)
+					}
+					progress.Broadcast()
+					mu.Unlock()
+					return
+				}
+				if len(l) == 1 { // the blank line that ends an event
+					mu.Lock()
+					delivered++
+					progress.Broadcast()
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	return func(k int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for delivered < k && failed == nil {
+			progress.Wait()
+		}
+		if failed != nil {
+			b.Fatal(failed)
+		}
 	}
 }
 
