@@ -98,10 +98,12 @@ type Config struct {
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is how long the writers of HTTP/1.1 streams pause after a
-	// round of writes, so that the updates published meanwhile leave
-	// together: one write for many updates, which is most of the CPU
-	// saved under load, at the price of up to this much latency. 0 means
+	// Coalesce is the least the writers of HTTP/1.1 streams pause after a
+	// round of writes while updates come faster than they write them out
+	// (up to eight times as long for long rounds), so that the updates
+	// published meanwhile leave together: one write for many updates,
+	// which is most of the CPU saved under load. At a load the writers
+	// keep up with they do not pause, and add no latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).

@@ -33,7 +33,7 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", mercure.DefaultHeartbeat,
 		"interval of the comment that keeps idle streams open through proxies; negative disables it")
 	fs.DurationVar(&c.Coalesce, "coalesce", mercure.DefaultCoalesce,
-		"how long stream writers pause after a round of writes so that updates published\nmeanwhile leave in one write (CPU against latency); negative: a goroutine per stream")
+		"how long stream writers pause after a round of writes, while updates come faster than\nthey write them out, so that updates published meanwhile leave in one write (CPU\nagainst latency; no pause at a load they keep up with); negative: a goroutine per stream")
 	fs.IntVar(&c.HistorySize, "history-size", 1000,
 		"how many updates to keep for clients that reconnect (Last-Event-ID);\nnegative keeps none (memory:// only); a store URL's size parameter wins")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0,
