@@ -163,12 +163,14 @@ func (sh *shard) run() {
 				continue
 			}
 			sh.pace.begin(began, s.cfg.Coalesce)
+			s.rounds.Add(1)
 			for i, c := range batch {
 				sh.serve(c)
 				batch[i] = nil
 			}
 			sh.spare = batch[:0]
 			if d := sh.pace.pause(began, time.Now(), s.cfg.Coalesce); d > 0 {
+				s.pauses.Add(1)
 				// Let publishers run (the network is polled when this
 				// goroutine parks): what they publish meanwhile goes out
 				// in the next round, several updates per write.

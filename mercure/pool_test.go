@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,4 +308,65 @@ func scrape(t *testing.T, ctx context.Context, url string) map[string]string {
 		}
 	}
 	return m
+}
+
+// TestWriterPauseMetrics checks ssehub_writer_rounds_total and
+// ssehub_writer_pauses_total: updates published far apart (20 ms, far more
+// than a round to one subscriber takes) are written without a pause, and
+// updates published without a break make the writers pause.
+func TestWriterPauseMetrics(t *testing.T) {
+	s, srv := newAnonServer(t, 0) // the default Coalesce, 1 ms
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	publish := func(id string) {
+		t.Helper()
+		if err := s.Hub().Publish(ctx, &hub.Update{ID: id, Topics: []string{"t"}, Data: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counters := func() (rounds, pauses string) {
+		m := scrape(t, ctx, srv.URL+"/metrics")
+		return m["ssehub_writer_rounds_total"], m["ssehub_writer_pauses_total"]
+	}
+	for i := range 6 {
+		if i > 0 {
+			<-time.After(20 * time.Millisecond) // the idle time under test, not a synchronisation
+		}
+		id := fmt.Sprint("spaced-", i)
+		publish(id)
+		if l := nextLine(t, br, "id: "); l != "id: "+id {
+			t.Fatalf("got %q, want id: %s", l, id)
+		}
+	}
+	// A round is counted before its write, which the client may see
+	// first: poll (bounded by ctx) until the sixth round shows. The stream
+	// may have had a round of its own when it was taken over.
+	rounds, pauses := counters()
+	for n, _ := strconv.Atoi(rounds); n < 6 && ctx.Err() == nil; n, _ = strconv.Atoi(rounds) {
+		rounds, pauses = counters()
+	}
+	if pauses != "0" {
+		t.Fatalf("after 6 updates 20 ms apart: %s rounds and %s pauses, want no pause", rounds, pauses)
+	}
+	// Updates published without a break, read as they come: the writers
+	// must start pausing (bounded by ctx and a number of updates).
+	go io.Copy(io.Discard, br)
+	const most = 100_000
+	n := 0
+	for ; n < most && pauses == "0" && ctx.Err() == nil; n++ {
+		publish(fmt.Sprint("load-", n))
+		if n%100 == 99 {
+			_, pauses = counters()
+		}
+	}
+	if pauses == "0" {
+		t.Fatalf("%d updates published without a break, and the writers never paused", n)
+	}
 }

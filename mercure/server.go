@@ -140,6 +140,10 @@ type Server struct {
 	streams sync.WaitGroup
 	closing atomic.Bool
 	written atomic.Uint64
+	// rounds and pauses count the writer pool's rounds of writes and the
+	// pauses after them: how often the hub traded latency for CPU.
+	rounds atomic.Uint64
+	pauses atomic.Uint64
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.
@@ -383,6 +387,10 @@ func (s *Server) register(reg prometheus.Registerer) error {
 			Help: "Subscribers disconnected because their queue overflowed."}, stat(func(st hub.Stats) uint64 { return st.SlowConsumers })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_bytes_written_total",
 			Help: "Bytes written to event streams."}, func() float64 { return float64(s.written.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_rounds_total",
+			Help: "Rounds of writes of the HTTP/1.1 stream writers."}, func() float64 { return float64(s.rounds.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_pauses_total",
+			Help: "Rounds after which the stream writers paused, because updates came faster than they wrote them out."}, func() float64 { return float64(s.pauses.Load()) }),
 		s.writeDelay,
 	}
 	for _, c := range cs {
