@@ -1,13 +1,13 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +23,8 @@ const cachedPageSize = 4096
 const (
 	DefaultQueueSize      = 1000
 	DefaultReplayPageSize = 256
+	// DefaultPageBytes bounds what one Drain hands out (Config.PageBytes).
+	DefaultPageBytes = 256 << 10
 )
 
 // Config configures a Hub. Only Store is required.
@@ -34,9 +36,15 @@ type Config struct {
 	// subscriber whose queue overflows is ended with ErrSlowConsumer.
 	// Zero means DefaultQueueSize.
 	QueueSize int
-	// ReplayPageSize is how many updates a replay reads from the store at a
-	// time. Zero means DefaultReplayPageSize.
+	// ReplayPageSize is the most updates a replay reads from the store at a
+	// time; fewer when updates are large (see PageBytes). Zero means
+	// DefaultReplayPageSize.
 	ReplayPageSize int
+	// PageBytes bounds, in encoded bytes, what one Drain hands out: a page
+	// of history or a batch of live updates (at least one update, however
+	// large). A subscriber that stops reading therefore holds one page,
+	// not its history or its whole queue. Zero means DefaultPageBytes.
+	PageBytes int
 	// ReplayCache is how many of the newest updates the hub keeps encoded
 	// in memory, so that replays of them neither read the store nor encode
 	// again. Zero means DefaultReplayCache; negative, none.
@@ -44,6 +52,10 @@ type Config struct {
 	// ReplayCacheBytes bounds the cache's memory (data and encoded bytes).
 	// Zero means DefaultReplayCacheBytes.
 	ReplayCacheBytes int
+	// Selectors bound the topic selectors of subscriptions (Subscribe
+	// refuses those over the limits) and the memory of their compiled
+	// matchers. Zero fields take their defaults.
+	Selectors SelectorLimits
 	// Logger receives the hub's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -57,6 +69,11 @@ type Stats struct {
 	Replayed      uint64 // messages sent from history to subscribers
 	Replays       uint64 // subscriptions that asked for a replay
 	SlowConsumers uint64 // subscriptions ended because their queue overflowed
+	// ReplayBytes is the size of the replay pages handed out by Drain and
+	// not yet superseded by the next Drain of the same subscription: what
+	// replays hold in memory now, at most about one page per replaying
+	// subscription.
+	ReplayBytes int64
 }
 
 // Hub publishes updates to a Store and fans out what the store delivers to
@@ -65,6 +82,7 @@ type Hub struct {
 	store     Store
 	queueSize int
 	pageSize  int
+	pageBytes int
 	recent    *recent
 	log       *slog.Logger
 	matcher   Matcher
@@ -72,6 +90,17 @@ type Hub struct {
 	mu     sync.RWMutex // guards the subscriber index and closed
 	idx    index
 	closed bool
+	// tmplGen counts the changes of the sets of template selectors in the
+	// index (written under mu). tmplSnap and privSnap are the follower's
+	// copies of those sets, of generation snapGen, which it matches
+	// outside mu.
+	tmplGen            atomic.Uint64
+	tmplSnap, privSnap []*selector
+	snapGen            uint64
+	// privSubs counts the subscriptions with private selectors (written
+	// under mu): without any, a private update goes to nobody and costs
+	// no match.
+	privSubs atomic.Int64
 	// lastSeq is the Seq of the last update the follower fanned out. It is
 	// written by the follower under mu.RLock and read by Subscribe under
 	// mu.Lock, which makes registration and the replay end point atomic
@@ -82,12 +111,14 @@ type Hub struct {
 	done   chan struct{}
 
 	published, dispatched, delivered, replayed, replays, slow atomic.Uint64
+	replayBytes                                               atomic.Int64
 }
 
 // index finds the subscribers of an update without scanning them all.
 type index struct {
 	exact map[string]map[*Subscription]struct{}    // exact selector -> subscribers
 	tmpls map[*selector]map[*Subscription]struct{} // template selector -> subscribers
+	privs map[*selector]int                        // private template selector -> subscriptions using it
 	star  map[*Subscription]struct{}               // "*" subscribers
 	all   map[*Subscription]struct{}
 }
@@ -102,12 +133,15 @@ func New(cfg Config) (*Hub, error) {
 		store:     cfg.Store,
 		queueSize: cfg.QueueSize,
 		pageSize:  cfg.ReplayPageSize,
+		pageBytes: cmp.Or(max(cfg.PageBytes, 0), DefaultPageBytes),
 		recent:    newRecent(cfg.ReplayCache, cfg.ReplayCacheBytes),
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
+		matcher:   Matcher{Limits: cfg.Selectors},
 		idx: index{
 			exact: map[string]map[*Subscription]struct{}{},
 			tmpls: map[*selector]map[*Subscription]struct{}{},
+			privs: map[*selector]int{},
 			star:  map[*Subscription]struct{}{},
 			all:   map[*Subscription]struct{}{},
 		},
@@ -162,27 +196,60 @@ func (h *Hub) follow(ctx context.Context) {
 
 // dispatch fans u out to every matching subscriber. It never blocks on a
 // subscriber. It is only called by the follower goroutine.
+//
+// Template selectors are matched first, outside h.mu: however costly a
+// match, Subscribe, Close and the rest of the hub never wait for it. Only
+// the delivery (index look-ups and queue appends) runs under the read lock,
+// which also makes lastSeq and the index change together for Subscribe.
 func (h *Hub) dispatch(u *Update) error {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if u.Seq <= h.lastSeq.Load() {
+	if u.Seq <= h.lastSeq.Load() { // only the follower writes lastSeq
 		return nil // already fanned out (a restarted Follow)
 	}
-	h.lastSeq.Store(u.Seq)
-	h.dispatched.Add(1)
+	nobody := u.Private && h.privSubs.Load() == 0
+	if gen := h.tmplGen.Load(); gen != h.snapGen {
+		h.mu.RLock()
+		h.tmplSnap = h.tmplSnap[:0]
+		for sel := range h.idx.tmpls {
+			h.tmplSnap = append(h.tmplSnap, sel)
+		}
+		h.privSnap = h.privSnap[:0]
+		for sel := range h.idx.privs {
+			h.privSnap = append(h.privSnap, sel)
+		}
+		h.snapGen = h.tmplGen.Load()
+		h.mu.RUnlock()
+	}
+	if !nobody {
+		for _, sel := range h.tmplSnap {
+			sel.dispatchMatch(u)
+		}
+		if u.Private {
+			for _, sel := range h.privSnap {
+				sel.dispatchMatch(u)
+			}
+		}
+	}
 	// Encoded once, for the subscribers and for replays of recent history.
 	msg, err := encode(u)
+
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	h.lastSeq.Store(u.Seq)
+	h.dispatched.Add(1)
 	if err != nil {
 		h.log.Error("hub: dropping an update that cannot be encoded", "id", u.ID, "err", err)
 		return nil
 	}
 	h.recent.add(msg)
+	if u.Private && h.privSubs.Load() == 0 {
+		return nil
+	}
 	deliver := func(s *Subscription) {
 		if s.mark == u.Seq { // reached through another selector already
 			return
 		}
 		s.mark = u.Seq
-		if u.Private && !s.authorized(u) {
+		if u.Private && !s.authorizedFor(u) {
 			return
 		}
 		if s.enqueue(msg) {
@@ -194,8 +261,10 @@ func (h *Hub) dispatch(u *Update) error {
 			deliver(s)
 		}
 	}
+	// A template indexed since the snapshot is matched here: that
+	// subscription came in the meantime, a narrow window.
 	for sel, subs := range h.idx.tmpls {
-		if sel.matchAny(u.Topics) {
+		if sel.dispatchMatch(u) {
 			for s := range subs {
 				deliver(s)
 			}
@@ -212,10 +281,9 @@ func (h *Hub) dispatch(u *Update) error {
 // update is stored; delivery to subscribers follows asynchronously, in Seq
 // order. Publish never waits for subscribers.
 //
-// An update whose ID is already in history is not stored again. When the
-// stored update has the same content, Publish returns nil, so a publisher
-// that retries after a timeout gets the same answer as the first time; when
-// the content differs, the error wraps ErrDuplicateID.
+// An update whose ID is already in history is stored again, as the Mercure
+// protocol allows; a replay after that ID starts after its earliest
+// occurrence.
 func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if h.isClosed() {
 		return ErrClosed
@@ -229,30 +297,11 @@ func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if u.Time.IsZero() {
 		u.Time = time.Now()
 	}
-	err := h.store.Append(ctx, u)
-	if errors.Is(err, ErrDuplicateID) && h.isRetry(ctx, u) {
-		return nil
-	}
-	if err != nil {
+	if err := h.store.Append(ctx, u); err != nil {
 		return fmt.Errorf("hub: publish %q: %w", u.ID, err)
 	}
 	h.published.Add(1)
 	return nil
-}
-
-// isRetry reports whether u, refused as a duplicate (Append has set its
-// Seq to the stored update's), carries the same content as the stored one.
-func (h *Hub) isRetry(ctx context.Context, u *Update) bool {
-	if u.Seq == 0 {
-		return false
-	}
-	stored, err := h.store.Read(ctx, u.Seq-1, 1)
-	if err != nil || len(stored) == 0 || stored[0].ID != u.ID {
-		return false
-	}
-	s := stored[0]
-	return s.Data == u.Data && s.Type == u.Type && s.Retry == u.Retry &&
-		s.Private == u.Private && slices.Equal(s.Topics, u.Topics)
 }
 
 // Replay asks Subscribe to send history before live updates.
@@ -262,6 +311,10 @@ type Replay struct {
 	AfterID string
 	// Earliest replays the whole history.
 	Earliest bool
+	// OrEarliest replays the whole history when AfterID is not (or no
+	// longer) in history, instead of nothing: a subscriber whose id was
+	// trimmed gets everything still kept. ReplayFound tells the two apart.
+	OrEarliest bool
 }
 
 // SubscribeRequest describes a new subscription.
@@ -324,13 +377,18 @@ type Subscription struct {
 	lastSent          uint64 // highest Seq handed out, to drop duplicates
 	page              []*Message
 	found             bool
+	readN             int // updates the next store read asks for
+	// inflight is the size of the replay page handed out last (counted in
+	// Hub.replayBytes until the next Drain or the end).
+	inflight atomic.Int64
 }
 
 // Subscribe registers a subscription and returns it. Live updates published
 // after Subscribe returns are delivered, and none acknowledged before it was
 // called; with req.Replay the history after
 // the given ID (or all of it) comes first, with neither gap nor duplicate at
-// the seam. An unknown AfterID replays nothing (ReplayFound reports it). The
+// the seam. An unknown AfterID replays nothing, or everything with
+// Replay.OrEarliest (ReplayFound reports it). The
 // caller must Close the subscription.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
 	if len(req.Selectors) == 0 {
@@ -347,10 +405,21 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		s.info.ID = "urn:uuid:" + uuid.NewString()
 	}
 	for _, raw := range req.Selectors {
-		s.sels = append(s.sels, h.matcher.get(raw))
+		sel, err := h.matcher.get(raw)
+		if err != nil {
+			return nil, fmt.Errorf("hub: subscribe: topic selector %d: %w", len(s.sels)+1, err)
+		}
+		s.sels = append(s.sels, sel)
 	}
 	for _, raw := range req.Private {
-		s.priv = append(s.priv, h.matcher.get(raw))
+		sel, err := h.matcher.get(raw)
+		if err != nil {
+			// A claim of the subscriber's token: it grants nothing, but
+			// the subscription still gets its public updates.
+			h.log.Warn("hub: ignoring a private selector over the limits", "subscriber", s.info.ID, "err", err)
+			sel = &selector{raw: raw, m: nothing{}}
+		}
+		s.priv = append(s.priv, sel)
 	}
 	var after uint64
 	replay := false
@@ -363,6 +432,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 			seq, err := h.store.Lookup(ctx, r.AfterID)
 			switch {
 			case errors.Is(err, ErrUnknownID):
+				replay = r.OrEarliest
 			case err != nil:
 				return nil, fmt.Errorf("hub: subscribe: look up last event id %q: %w", r.AfterID, err)
 			default:
@@ -396,6 +466,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	s.lastSent = after
 	if replay && after < live {
 		s.replaying, s.cursor, s.replayEnd = true, after, live
+		s.readN = h.recent.fit(h.pageBytes, h.pageSize)
 		s.signal()
 	}
 	return s, nil
@@ -413,6 +484,7 @@ func (h *Hub) add(s *Subscription) {
 			if m == nil {
 				m = map[*Subscription]struct{}{}
 				h.idx.tmpls[sel] = m
+				h.tmplGen.Add(1)
 			}
 			m[s] = struct{}{}
 		default:
@@ -422,6 +494,16 @@ func (h *Hub) add(s *Subscription) {
 				h.idx.exact[sel.raw] = m
 			}
 			m[s] = struct{}{}
+		}
+	}
+	if len(s.priv) > 0 {
+		h.privSubs.Add(1)
+	}
+	for _, sel := range s.priv {
+		if sel.isTemplate() {
+			if h.idx.privs[sel]++; h.idx.privs[sel] == 1 {
+				h.tmplGen.Add(1)
+			}
 		}
 	}
 }
@@ -435,12 +517,26 @@ func (h *Hub) remove(s *Subscription) {
 			delete(m, s)
 			if len(m) == 0 {
 				delete(h.idx.tmpls, sel)
+				h.tmplGen.Add(1)
 			}
 		}
 		if m := h.idx.exact[sel.raw]; m != nil {
 			delete(m, s)
 			if len(m) == 0 {
 				delete(h.idx.exact, sel.raw)
+			}
+		}
+	}
+	if len(s.priv) > 0 {
+		h.privSubs.Add(-1)
+	}
+	for _, sel := range s.priv {
+		if n, ok := h.idx.privs[sel]; ok {
+			if n <= 1 {
+				delete(h.idx.privs, sel)
+				h.tmplGen.Add(1)
+			} else {
+				h.idx.privs[sel] = n - 1
 			}
 		}
 	}
@@ -500,6 +596,7 @@ func (h *Hub) Stats() Stats {
 		Replayed:      h.replayed.Load(),
 		Replays:       h.replays.Load(),
 		SlowConsumers: h.slow.Load(),
+		ReplayBytes:   h.replayBytes.Load(),
 	}
 }
 
@@ -579,6 +676,7 @@ func (s *Subscription) end(err error) {
 		s.mu.Lock()
 		s.queue = nil
 		s.mu.Unlock()
+		h.replayBytes.Add(-s.inflight.Swap(0))
 		close(s.done)
 		if s.notify != nil {
 			s.notify()
@@ -599,6 +697,17 @@ func (s *Subscription) signal() {
 // Replaying reports whether Drain is still sending history (and reading
 // the store to do so). Like Drain, it must be called by the reader.
 func (s *Subscription) Replaying() bool { return s.replaying }
+
+// authorizedFor is authorized for the update being dispatched; only the
+// follower may call it.
+func (s *Subscription) authorizedFor(u *Update) bool {
+	for _, p := range s.priv {
+		if p.dispatchMatch(u) {
+			return true
+		}
+	}
+	return false
+}
 
 // authorized reports whether s may receive the private update u.
 func (s *Subscription) authorized(u *Update) bool {
@@ -657,10 +766,14 @@ func (s *Subscription) enqueue(m *Message) bool {
 }
 
 // Drain appends to dst the messages ready for the subscriber, in order —
-// history first while a replay is in progress, then everything queued —
-// and returns it. It does not block on the queue; during a replay it reads
-// one page from the store. The messages' Bytes are shared: do not modify
-// them. After Done, Drain returns dst and the subscription's Err.
+// history first while a replay is in progress, then what is queued — and
+// returns it. It hands out at most about Config.PageBytes at a time (at
+// least one message), so a caller that writes what it got before draining
+// again holds one page per subscriber, however far behind it is; it
+// signals Ready again when more is waiting. It does not block on the
+// queue; during a replay it may read one page from the store. The
+// messages' Bytes are shared: do not modify them. After Done, Drain
+// returns dst and the subscription's Err.
 func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, error) {
 	select {
 	case <-s.done:
@@ -668,70 +781,116 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 	default:
 	}
 	if s.replaying {
-		// Recent history comes from the hub's cache, already encoded;
-		// older history from the store.
-		// A cached page costs no I/O: larger pages mean fewer, larger
-		// writes to the subscriber.
-		limit := s.h.pageSize
-		page, cached := s.h.recent.page(s.cursor, cachedPageSize, s.page[:0])
-		if cached {
-			limit = cachedPageSize
-		}
-		if !cached {
-			ups, err := s.h.store.Read(ctx, s.cursor, s.h.pageSize)
-			if err != nil {
-				return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
-			}
-			for _, u := range ups {
-				page = append(page, &Message{Update: u})
-			}
-		}
-		done := len(page) < limit
-		for i, m := range page {
-			page[i] = nil
-			u := m.Update
-			if u.Seq > s.replayEnd {
-				// Everything up to replayEnd has been read (or trimmed
-				// meanwhile): the live queue takes over from here.
-				done = true
-				break
-			}
-			s.cursor = u.Seq
-			if u.Seq <= s.lastSent || !s.wants(u) {
-				continue
-			}
-			if m.Bytes == nil {
-				var err error
-				if m, err = encode(u); err != nil {
-					continue
-				}
-			}
-			s.lastSent = u.Seq
-			s.h.replayed.Add(1)
-			dst = append(dst, m)
-		}
-		s.page = page[:0]
-		if done || s.cursor >= s.replayEnd {
-			s.replaying = false
-			s.page = nil
-		}
-		s.signal() // more history, or the live queue, may be waiting
-		return dst, nil
+		return s.drainHistory(ctx, dst)
+	}
+	if n := s.inflight.Swap(0); n != 0 {
+		s.h.replayBytes.Add(-n)
 	}
 	s.mu.Lock()
 	q := s.queue
-	s.queue = s.spare[:0]
-	s.mu.Unlock()
+	// Hand out a page: what a slow writer copies is bounded by the page,
+	// not by the queue, whose messages are shared with other subscribers.
+	take, size := len(q), 0
 	for i, m := range q {
+		if size >= s.h.pageBytes {
+			take = i
+			break
+		}
+		size += len(m.Bytes)
+	}
+	s.queue = append(s.spare[:0], q[take:]...)
+	more := len(s.queue) > 0
+	s.mu.Unlock()
+	for i, m := range q[:take] {
 		if m.Update.Seq > s.lastSent {
 			s.lastSent = m.Update.Seq
 			dst = append(dst, m)
 		}
 		q[i] = nil
 	}
+	clear(q[take:])
 	s.spare = q[:0]
+	if more {
+		s.signal()
+	}
 	return dst, nil
 }
+
+// drainHistory appends the next page of history to dst. Recent history
+// comes from the hub's cache, already encoded, older history from the
+// store; either way the page ends once it holds pageBytes, and the cursor
+// stays on the last update handed out, so nothing read beyond the page is
+// kept.
+func (s *Subscription) drainHistory(ctx context.Context, dst []*Message) ([]*Message, error) {
+	h := s.h
+	limit := cachedPageSize
+	page, cached := h.recent.page(s.cursor, cachedPageSize, s.page[:0])
+	if !cached {
+		limit = s.readN
+		ups, err := h.store.Read(ctx, s.cursor, limit)
+		if err != nil {
+			return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
+		}
+		for _, u := range ups {
+			page = append(page, &Message{Update: u})
+		}
+	}
+	done := len(page) < limit
+	size, read := 0, 0
+	for _, m := range page {
+		u := m.Update
+		if u.Seq > s.replayEnd {
+			// Everything up to replayEnd has been read (or trimmed
+			// meanwhile): the live queue takes over from here.
+			done = true
+			break
+		}
+		if size >= h.pageBytes {
+			done = false
+			break
+		}
+		s.cursor = u.Seq
+		read += len(u.Data)
+		if u.Seq <= s.lastSent || !s.wants(u) {
+			continue
+		}
+		if m.Bytes == nil {
+			var err error
+			if m, err = encode(u); err != nil {
+				continue
+			}
+		}
+		s.lastSent = u.Seq
+		size += len(m.Bytes)
+		h.replayed.Add(1)
+		dst = append(dst, m)
+	}
+	if !cached && len(page) > 0 {
+		// The next read asks for as many updates as fit in a page at the
+		// size of these, so that a history of large updates is not read
+		// (and decoded) many pages at a time.
+		s.readN = fit(h.pageBytes, h.pageSize, read/len(page))
+	}
+	clear(page)
+	s.page = page[:0]
+	h.replayBytes.Add(int64(size) - s.inflight.Swap(int64(size)))
+	if done || s.cursor >= s.replayEnd {
+		s.replaying = false
+		s.page = nil
+	}
+	s.signal() // more history, or the live queue, may be waiting
+	return dst, nil
+}
+
+// fit returns how many updates of about size bytes fit in pageBytes,
+// between 1 and most.
+func fit(pageBytes, most, size int) int {
+	return min(most, pageBytes/(size+updateOverhead)+1)
+}
+
+// updateOverhead is what an update costs beyond its data in estimates of
+// page sizes: id, topics, event framing.
+const updateOverhead = 128
 
 // Receive waits until messages are ready and returns them (see Drain), or
 // returns an error when ctx ends or the subscription ends. It is the

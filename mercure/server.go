@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/idempotency"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
@@ -44,19 +45,28 @@ const (
 const healthTimeout = 2 * time.Second
 
 // Config configures a Server. The zero value is a working hub with an
-// in-memory history of 1000 updates that refuses every publisher (no key)
+// in-memory history of 64 MiB that refuses every publisher (no key)
 // and every subscriber (no key, no anonymous access).
 type Config struct {
-	// Store keeps history. Nil: an in-memory store bounded by HistorySize
-	// and HistoryAge, closed by Server.Close. A given Store is not closed.
+	// Store keeps history. Nil: an in-memory store bounded by HistoryBytes,
+	// HistorySize and HistoryAge, closed by Server.Close. A given Store is
+	// not closed.
 	Store hub.Store
-	// HistorySize bounds the in-memory history by count: 0 means 1000, a
-	// negative value keeps none.
+	// HistoryBytes bounds the in-memory history by size: 0 means
+	// memory.DefaultMaxBytes, negative no byte bound.
+	HistoryBytes int64
+	// HistorySize bounds the in-memory history by count: 0 means
+	// memory.DefaultMaxUpdates, a negative value keeps none.
 	HistorySize int
 	// HistoryAge bounds the in-memory history by age; 0: no age limit.
 	HistoryAge time.Duration
 	// QueueSize bounds each subscriber's queue; 0 means hub.DefaultQueueSize.
 	QueueSize int
+	// PageBytes bounds what a stream's writer takes from the hub at a time
+	// (a page of history, a batch of live updates): what a subscriber that
+	// stops reading holds besides its socket buffer. 0 means
+	// hub.DefaultPageBytes.
+	PageBytes int
 
 	// PublisherJWTKey checks publishers' tokens: an HMAC secret, or for RS*
 	// an RSA public key in PEM. Empty: every publisher is refused.
@@ -82,6 +92,17 @@ type Config struct {
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
 
+	// Idempotency keeps the Idempotency-Key records of publish requests.
+	// Nil: the Store, when it implements idempotency.Store (every store of
+	// this module does, so keys work across the nodes sharing it), else
+	// none and the header is ignored.
+	Idempotency idempotency.Store
+	// IdempotencyKeep is how long the answer to a publish request with an
+	// Idempotency-Key is given again to its retries: 0 means
+	// DefaultIdempotencyKeep, negative ignores the header. At most
+	// idempotency.MaxKeep.
+	IdempotencyKeep time.Duration
+
 	// Heartbeat is the interval of comment heartbeats on idle streams: 0
 	// means 15s, negative disables them.
 	Heartbeat time.Duration
@@ -92,18 +113,32 @@ type Config struct {
 	MaxTopics int
 	// MaxQueryBytes bounds a subscription's query string: 0 means 64 KiB.
 	MaxQueryBytes int
+	// MaxSelectorBytes bounds the length of a topic selector: 0 means
+	// hub.DefaultMaxSelectorBytes. A longer one is refused with 400.
+	MaxSelectorBytes int
+	// MaxSelectorVariables bounds the variables of a URI template selector:
+	// 0 means hub.DefaultMaxSelectorVariables.
+	MaxSelectorVariables int
+	// MaxSelectorProgram bounds the instructions of a selector's compiled
+	// matcher past its literal prefix, which bounds the cost of a match
+	// per rune of the topic: 0 means hub.DefaultMaxSelectorProgram.
+	MaxSelectorProgram int
+	// SelectorCacheBytes bounds the memory of the compiled selectors kept
+	// for reuse: 0 means hub.DefaultSelectorCacheBytes.
+	SelectorCacheBytes int64
 	// WriteTimeout bounds each write to a subscriber; a client that does
 	// not take the bytes by then is disconnected. 0 means 10s.
 	WriteTimeout time.Duration
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is the least the writers of HTTP/1.1 streams pause after a
-	// round of writes while updates come faster than they write them out
-	// (up to eight times as long for long rounds), so that the updates
+	// Coalesce is the least stream writers pause after a round of writes
+	// (the pool's for HTTP/1.1, and only while updates come faster than
+	// they write them out, up to eight times as long for long rounds; each
+	// stream's own over HTTP/2, HTTP/3 and TLS), so that the updates
 	// published meanwhile leave together: one write for many updates,
-	// which is most of the CPU saved under load. At a load the writers
-	// keep up with they do not pause, and add no latency. 0 means
+	// which is most of the CPU saved under load. At a load the pool's
+	// writers keep up with they do not pause, and add no latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).
@@ -125,6 +160,7 @@ type Server struct {
 	ownsStore bool
 	proto     protocol
 	pub, sub  *verifier
+	keys      idempotency.Store // nil: Idempotency-Key ignored
 	lim       limits
 	log       *slog.Logger
 	metrics   http.Handler
@@ -165,6 +201,10 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
+	setDefault(&c.IdempotencyKeep, DefaultIdempotencyKeep)
+	if c.IdempotencyKeep > idempotency.MaxKeep {
+		return nil, fmt.Errorf("mercure: IdempotencyKeep %s is longer than %s", c.IdempotencyKeep, idempotency.MaxKeep)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -178,13 +218,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.store = c.Store
 	if s.store == nil {
-		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxAge: c.HistoryAge})
+		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxBytes: c.HistoryBytes, MaxAge: c.HistoryAge})
 		s.ownsStore = true
+	}
+	if c.IdempotencyKeep > 0 {
+		s.keys = c.Idempotency
+		if ks, ok := s.store.(idempotency.Store); ok && s.keys == nil {
+			s.keys = ks
+		}
 	}
 	// The hub's cache of encoded updates covers the whole history when it
 	// is larger than the default, so that replays rarely read the store.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache)})
+		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
+			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
@@ -340,7 +388,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 }

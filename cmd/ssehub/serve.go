@@ -12,12 +12,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssehub/ssehub/console"
 	"github.com/ssehub/ssehub/demo"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/store"
 	"github.com/ssehub/ssehub/stream"
+	"github.com/ssehub/ssehub/tlsserve"
 )
 
 // errShuttingDown is the cause given to every request context when the
@@ -31,6 +35,9 @@ Serves, on one address:
   /sse/stream            the demo's event stream
   /.well-known/mercure   the Mercure hub: subscribe with GET, publish with POST
   /healthz, /metrics     health check and Prometheus metrics
+  /v1/stream/            Durable Streams (create with PUT, append with POST, read
+                         with GET: catch-up, long-poll or SSE); -durable-prefix
+  /ui                    the operator console, with -ui-key
 "ssehub" with no command does the same.
 
 The hub's history (for clients that reconnect with Last-Event-ID) is kept
@@ -52,9 +59,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	pprofAddr := fs.String("pprof", "", "`host:port` to serve Go runtime profiles on (/debug/pprof/), on its own\nlistener; empty (the default) serves none. Keep it on a loopback address")
+	uiKey := fs.String("ui-key", "", "operator key of the console at /ui (at least 16 characters); empty (the default)\nserves no console. Keep it secret: the console can read and publish everything")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
+	tlsF := addTLSFlags(fs)
+	durableOpts := addDurableFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +75,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := tlsF.config(logger)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -72,7 +86,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	defer ln.Close()
 
-	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryAge: hubCfg.HistoryAge})
+	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryBytes: hubCfg.HistoryBytes, HistoryAge: hubCfg.HistoryAge})
 	if err != nil {
 		return fmt.Errorf("opening the store (-store or SSEHUB_STORE): %w", err)
 	}
@@ -86,6 +100,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 
 	hubCfg.Logger = logger
+	metrics := prometheus.NewRegistry()
+	hubCfg.Registry = metrics
 	hubSrv, err := mercure.New(*hubCfg)
 	if err != nil {
 		return usageError{err}
@@ -102,17 +118,37 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		demoOpts.Streams = streams
 	}
 
+	durableSrv, closeDurable, err := durableOpts.open(ctx, *storeURL, logger)
+	if err != nil {
+		return err
+	}
+	defer closeDurable()
+
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
-	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
+	if durableSrv != nil {
+		durableSrv.Register(mux)
+	}
+	if *uiKey != "" {
+		ui, err := console.New(console.Config{Key: *uiKey, Hub: hubSrv.Hub(), Metrics: metrics, Publisher: hubSrv,
+			PublisherJWTKey: hubCfg.PublisherJWTKey, PublisherJWTAlg: hubCfg.PublisherJWTAlg,
+			Addr: ln.Addr().String(), Logger: logger})
+		if err != nil {
+			return usageError{fmt.Errorf("-ui-key: %w", err)}
+		}
+		defer ui.Close()
+		ui.Register(mux)
+		logger.Info("operator console", "console", tlsCfg.Scheme()+"://"+ln.Addr().String()+console.Path+"/")
+	}
+	return serveHTTP(ctx, ln, tlsCfg, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
 // streams end first (with a retry hint, through beforeShutdown), every other
 // request context is cancelled with errShuttingDown, which ends the demo's
 // streams, and the server waits up to timeout for the handlers to return.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
+func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
 	baseCtx, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
 	srv := &http.Server{
@@ -121,9 +157,14 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	servers, err := tlsserve.New(ctx, tlsCfg, srv, ln)
+	if err != nil {
+		return usageError{err}
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("ssehub is serving", "url", "http://"+ln.Addr().String()+"/")
+	go func() { served <- servers.Serve() }()
+	logger.Info("ssehub is serving", "url", tlsCfg.Scheme()+"://"+ln.Addr().String()+"/",
+		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3, "redirect", servers.RedirectAddr())
 
 	select {
 	case err := <-served:
@@ -137,8 +178,8 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 		logger.Warn("ending hub streams", "err", err)
 	}
 	cancelBase(errShuttingDown)
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
+	if err := servers.Shutdown(shutdownCtx); err != nil {
+		_ = servers.Close()
 		return fmt.Errorf("requests still open after %s, closed them: %w", timeout, err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
 	"github.com/ssehub/ssehub/store/natsstore"
@@ -35,6 +37,7 @@ func open(t *testing.T, addr string, opts natsstore.Options) *natsstore.Store {
 		defer nc.Close()
 		if js, err := jetstream.New(nc); err == nil {
 			js.DeleteStream(context.Background(), opts.Stream)
+			js.DeleteKeyValue(context.Background(), opts.Stream+"_IDEMPOTENCY")
 		}
 	})
 	return s
@@ -80,13 +83,52 @@ func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	}
 }
 
-func TestStore_TwoNodesShareOneOrderAndDedupe(t *testing.T) {
+func TestStore_TwoNodesShareOneOrderAndDuplicateIDs(t *testing.T) {
 	addr := servertest.SharedNATS(t)
 	stream := servertest.Unique("TWO")
 	hubtest.TestTwoNodes(t, open(t, addr, natsstore.Options{Stream: stream}), open(t, addr, natsstore.Options{Stream: stream}))
 }
 
+func TestIdempotency(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return open(t, addr, natsstore.Options{}) })
+}
+
+func TestIdempotency_TwoNodesShareTheKeys(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	stream := servertest.Unique("IDEM")
+	idempotencytest.TestTwoNodes(t, open(t, addr, natsstore.Options{Stream: stream}), open(t, addr, natsstore.Options{Stream: stream}))
+}
+
 func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
 	srv := servertest.StartNATS(t)
 	hubtest.TestOutage(t, open(t, srv.Addr, natsstore.Options{MaxUpdates: 100000}), srv.Stop, srv.Start)
+}
+
+func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	hubtest.TestByteBound(t, func(t *testing.T, maxBytes int64) hub.Store {
+		return open(t, addr, natsstore.Options{MaxBytes: maxBytes})
+	})
+}
+
+func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	stream := servertest.Unique("NODES")
+	a, b := open(t, addr, natsstore.Options{Stream: stream}), open(t, addr, natsstore.Options{Stream: stream})
+	t.Cleanup(func() { deleteBucket(t, addr, a.NodesBucket()) })
+	hubtest.TestPresence(t, a, b)
+}
+
+// deleteBucket removes a key-value bucket a test created.
+func deleteBucket(t *testing.T, addr, bucket string) {
+	nc, err := nats.Connect("nats://" + addr)
+	if err != nil {
+		t.Logf("deleting bucket %s: %v", bucket, err)
+		return
+	}
+	defer nc.Close()
+	if js, err := jetstream.New(nc); err == nil {
+		js.DeleteKeyValue(context.Background(), bucket)
+	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
 	"github.com/ssehub/ssehub/store/redisstore"
@@ -30,7 +32,7 @@ func open(t *testing.T, addr string, opts redisstore.Options) *redisstore.Store 
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		defer c.Close()
 		p := "{" + opts.Prefix + "}"
-		c.Del(context.Background(), p+":stream", p+":ids", p+":seq")
+		c.Del(context.Background(), p+":stream", p+":ids", p+":seq", p+":bytes")
 	})
 	return s
 }
@@ -65,10 +67,21 @@ func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	}
 }
 
-func TestStore_TwoNodesShareOneOrderAndDedupe(t *testing.T) {
+func TestStore_TwoNodesShareOneOrderAndDuplicateIDs(t *testing.T) {
 	addr := servertest.SharedRedis(t)
 	prefix := servertest.Unique("two")
 	hubtest.TestTwoNodes(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
+}
+
+func TestIdempotency(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return open(t, addr, redisstore.Options{}) })
+}
+
+func TestIdempotency_TwoNodesShareTheKeys(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	prefix := servertest.Unique("idem")
+	idempotencytest.TestTwoNodes(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
 }
 
 func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
@@ -91,7 +104,7 @@ func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	p := "{" + prefix + "}"
-	if err := c.Del(context.Background(), p+":stream", p+":ids", p+":seq").Err(); err != nil {
+	if err := c.Del(context.Background(), p+":stream", p+":ids", p+":seq", p+":bytes").Err(); err != nil {
 		t.Fatal(err)
 	}
 	after := &hub.Update{ID: "after", Topics: []string{"t"}}
@@ -109,4 +122,17 @@ func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
 	case <-time.After(hubtest.Timeout):
 		t.Fatal("the follower never delivered the update appended after the loss")
 	}
+}
+
+func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	hubtest.TestByteBound(t, func(t *testing.T, maxBytes int64) hub.Store {
+		return open(t, addr, redisstore.Options{MaxBytes: maxBytes})
+	})
+}
+
+func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	prefix := servertest.Unique("presence")
+	hubtest.TestPresence(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
 }
