@@ -177,11 +177,13 @@ type Config struct {
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is how long stream writers pause after a round of writes
-	// (the pool's for HTTP/1.1, each stream's own over HTTP/2, HTTP/3 and
-	// TLS), so that the updates published meanwhile leave together: one
-	// write for many updates, which is most of the CPU saved under load,
-	// at the price of up to this much latency. 0 means
+	// Coalesce is the least stream writers pause after a round of writes
+	// (the pool's for HTTP/1.1, and only while updates come faster than
+	// they write them out, up to eight times as long for long rounds; each
+	// stream's own over HTTP/2, HTTP/3 and TLS), so that the updates
+	// published meanwhile leave together: one write for many updates,
+	// which is most of the CPU saved under load. At a load the pool's
+	// writers keep up with they do not pause, and add no latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).
@@ -224,6 +226,10 @@ type Server struct {
 	streams sync.WaitGroup
 	closing atomic.Bool
 	written atomic.Uint64
+	// rounds and pauses count the writer pool's rounds of writes and the
+	// pauses after them: how often the hub traded latency for CPU.
+	rounds atomic.Uint64
+	pauses atomic.Uint64
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.
@@ -530,6 +536,10 @@ func (s *Server) register(reg prometheus.Registerer) error {
 			Help: "Subscribers disconnected because their queue overflowed."}, stat(func(st hub.Stats) uint64 { return st.SlowConsumers })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_bytes_written_total",
 			Help: "Bytes written to event streams."}, func() float64 { return float64(s.written.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_rounds_total",
+			Help: "Rounds of writes of the HTTP/1.1 stream writers."}, func() float64 { return float64(s.rounds.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_pauses_total",
+			Help: "Rounds after which the stream writers paused, because updates came faster than they wrote them out."}, func() float64 { return float64(s.pauses.Load()) }),
 		s.writeDelay,
 	}
 	for _, c := range cs {

@@ -36,7 +36,7 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", mercure.DefaultHeartbeat,
 		"interval of the comment that keeps idle streams open through proxies; negative disables it")
 	fs.DurationVar(&c.Coalesce, "coalesce", mercure.DefaultCoalesce,
-		"how long stream writers pause after a round of writes so that updates published\nmeanwhile leave in one write (CPU against latency); negative: a goroutine per stream")
+		"how long stream writers pause after a round of writes, while updates come faster than\nthey write them out, so that updates published meanwhile leave in one write (CPU\nagainst latency; no pause at a load they keep up with); negative: a goroutine per stream")
 	fs.Func("history-bytes", fmt.Sprintf("most bytes of updates kept for clients that reconnect (Last-Event-ID), e.g. 64MiB or 2GiB;\n"+
 		"when not set, the store's bound: %s for bolt:// (on disk), %s for redis://, %s for memory://,\n"+
 		"none for nats:// (JetStream would reserve it up front; its server's storage limit applies);\n"+
