@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -361,6 +362,9 @@ func (m *Matcher) Match(selector, topic string) bool {
 	if selector == "*" || selector == topic {
 		return true
 	}
+	if strings.IndexByte(selector, '{') < 0 {
+		return false
+	}
 	s, err := m.get(selector)
 	return err == nil && s.match(topic)
 }
@@ -371,6 +375,12 @@ func (m *Matcher) MatchAny(selectors, topics []string) bool {
 	for _, raw := range selectors {
 		if raw == "*" {
 			return true
+		}
+		if strings.IndexByte(raw, '{') < 0 { // exact: nothing to compile
+			if slices.Contains(topics, raw) {
+				return true
+			}
+			continue
 		}
 		s, err := m.get(raw)
 		if err != nil {
