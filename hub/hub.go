@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -315,6 +316,11 @@ type Replay struct {
 	// longer) in history, instead of nothing: a subscriber whose id was
 	// trimmed gets everything still kept. ReplayFound tells the two apart.
 	OrEarliest bool
+	// Since, when not zero and AfterID is not in history, replays the
+	// updates published after this time (by Update.Time, found with a
+	// binary search of history): the resumption point of a client whose
+	// last id belongs to another hub's history. It wins over OrEarliest.
+	Since time.Time
 }
 
 // SubscribeRequest describes a new subscription.
@@ -323,8 +329,12 @@ type SubscribeRequest struct {
 	// when empty.
 	ID string
 	// Selectors are the topic selectors of the subscription ("*", exact
-	// topics, URI templates). At least one.
+	// topics, URI templates: draft-07's). At least one of Selectors and
+	// Typed.
 	Selectors []string
+	// Typed are topic selectors whose syntax the caller names (draft-08's
+	// matchers: exact, URL pattern), beside Selectors.
+	Typed []TypedSelector
 	// Private lists the selectors of private updates the subscriber may
 	// receive (a private update is delivered when one of its topics matches
 	// one of them). Nil: no private update.
@@ -341,6 +351,19 @@ type SubscribeRequest struct {
 	// called from the hub's goroutines, possibly with hub locks held: it
 	// must return quickly and must not call the hub.
 	Notify func()
+}
+
+// TypedSelector is a topic selector of a syntax named by its caller. "*"
+// matches every topic whatever the syntax.
+type TypedSelector struct {
+	// Kind names the syntax in the Matcher's cache ("" is reserved for
+	// draft-07 selectors).
+	Kind string
+	// Raw is the selector's text.
+	Raw string
+	// Compile compiles Raw within the Matcher's limits; nil: Raw matches
+	// the topic equal to it only (no template is read in it).
+	Compile SelectorCompiler
 }
 
 // SubscriptionInfo describes an open subscription.
@@ -391,12 +414,19 @@ type Subscription struct {
 // Replay.OrEarliest (ReplayFound reports it). The
 // caller must Close the subscription.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
-	if len(req.Selectors) == 0 {
+	if len(req.Selectors)+len(req.Typed) == 0 {
 		return nil, errors.New("hub: subscribe: no topic selector")
+	}
+	raws := req.Selectors
+	if len(req.Typed) > 0 {
+		raws = slices.Clone(raws)
+		for _, t := range req.Typed {
+			raws = append(raws, t.Raw)
+		}
 	}
 	s := &Subscription{
 		h:      h,
-		info:   SubscriptionInfo{ID: req.ID, Selectors: req.Selectors, Payload: req.Payload},
+		info:   SubscriptionInfo{ID: req.ID, Selectors: raws, Payload: req.Payload},
 		ready:  make(chan struct{}, 1),
 		notify: req.Notify,
 		done:   make(chan struct{}),
@@ -406,6 +436,13 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	}
 	for _, raw := range req.Selectors {
 		sel, err := h.matcher.get(raw)
+		if err != nil {
+			return nil, fmt.Errorf("hub: subscribe: topic selector %d: %w", len(s.sels)+1, err)
+		}
+		s.sels = append(s.sels, sel)
+	}
+	for _, t := range req.Typed {
+		sel, err := h.matcher.typed(t)
 		if err != nil {
 			return nil, fmt.Errorf("hub: subscribe: topic selector %d: %w", len(s.sels)+1, err)
 		}
@@ -431,6 +468,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		default:
 			seq, err := h.store.Lookup(ctx, r.AfterID)
 			switch {
+			case errors.Is(err, ErrUnknownID) && !r.Since.IsZero():
+				if after, err = h.seqAtTime(ctx, r.Since); err != nil {
+					return nil, fmt.Errorf("hub: subscribe: find the updates published after %v: %w", r.Since, err)
+				}
+				replay = true
 			case errors.Is(err, ErrUnknownID):
 				replay = r.OrEarliest
 			case err != nil:
@@ -470,6 +512,65 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		s.signal()
 	}
 	return s, nil
+}
+
+// seqAtTime returns the Seq after which history holds the updates
+// published after t: that of the newest update whose Time is not after t,
+// 0 when there is none. It probes history with reads of one update
+// (about 2·log2 of the span of Seqs), assuming Times grow with Seqs, as
+// they do within the clock skew between publishers.
+func (h *Hub) seqAtTime(ctx context.Context, t time.Time) (uint64, error) {
+	probe := func(seq uint64) (*Update, error) { // the first update with Seq >= seq
+		ups, err := h.store.Read(ctx, seq-1, 1)
+		if err != nil || len(ups) == 0 {
+			return nil, err
+		}
+		return ups[0], nil
+	}
+	first, err := probe(1)
+	if err != nil || first == nil || first.Time.After(t) {
+		return 0, err
+	}
+	last, err := h.store.Last(ctx)
+	if err != nil || last == nil {
+		return 0, err
+	}
+	if !last.Time.After(t) {
+		return last.Seq, nil
+	}
+	// lo is in history with Time <= t; every update with Seq >= hi has
+	// Time > t.
+	lo, hi := first.Seq, last.Seq
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		u, err := probe(mid)
+		switch {
+		case err != nil:
+			return 0, err
+		case u != nil && u.Seq < hi && !u.Time.After(t):
+			lo = u.Seq
+		default: // nothing in [mid, hi), or the first there is newer than t
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// Find returns the update with this ID from history, or an error wrapping
+// ErrUnknownID.
+func (h *Hub) Find(ctx context.Context, id string) (*Update, error) {
+	seq, err := h.store.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ups, err := h.store.Read(ctx, seq-1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(ups) == 0 || ups[0].ID != id {
+		return nil, fmt.Errorf("hub: find %q: trimmed meanwhile: %w", id, ErrUnknownID)
+	}
+	return ups[0], nil
 }
 
 // add indexes s; h.mu must be held for writing.

@@ -27,13 +27,20 @@ type protocol interface {
 type limits struct {
 	maxTopics int
 	maxData   int64
+	maxID     int
+	maxType   int
 }
 
 // subscribeRequest is a parsed subscription request.
 type subscribeRequest struct {
-	selectors   []string
-	replay      bool   // a last event ID was given
-	lastEventID string // the one given; "earliest" replays everything
+	selectors   []string            // draft-07 topic selectors
+	typed       []hub.TypedSelector // draft-08 topic matchers
+	replay      bool                // a last event ID was given
+	lastEventID string              // the one given; "earliest" replays everything
+	// lastEventHeader names the response header that says after which
+	// event the stream starts: draft-07 reuses Last-Event-ID, draft-08
+	// defines Mercure-Last-Event-ID.
+	lastEventHeader string
 }
 
 // access is what a verified token grants.
@@ -59,6 +66,10 @@ func badRequest(format string, args ...any) *httpError {
 	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
+func tooLarge(field string, n, most int) *httpError {
+	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("%s is %d bytes, at most %d", field, n, most)}
+}
+
 // draft07 is draft-dunglas-mercure-07.
 type draft07 struct{}
 
@@ -80,7 +91,7 @@ func (draft07) parseSubscribe(q url.Values, h http.Header, lim limits) (*subscri
 			return nil, badRequest("empty topic selector")
 		}
 	}
-	req := &subscribeRequest{selectors: topics}
+	req := &subscribeRequest{selectors: topics, lastEventHeader: "Last-Event-ID"}
 	if v := h.Values("Last-Event-ID"); len(v) > 0 {
 		req.replay, req.lastEventID = true, v[0]
 	} else if v, ok := q["lastEventID"]; ok {
@@ -122,9 +133,16 @@ func (draft07) parsePublish(f url.Values, lim limits) (*hub.Update, error) {
 			return nil, badRequest("empty topic")
 		}
 	}
-	if int64(len(u.Data)) > lim.maxData {
-		return nil, &httpError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("data is %d bytes, at most %d", len(u.Data), lim.maxData)}
+	// Sizes over the limits are refused like data's, with 413: the update
+	// is larger than this hub takes, not malformed. The message gives the
+	// size, never the value.
+	switch {
+	case int64(len(u.Data)) > lim.maxData:
+		return nil, tooLarge("data", len(u.Data), int(lim.maxData))
+	case len(u.ID) > lim.maxID:
+		return nil, tooLarge("id", len(u.ID), lim.maxID)
+	case len(u.Type) > lim.maxType:
+		return nil, tooLarge("type", len(u.Type), lim.maxType)
 	}
 	if strings.HasPrefix(u.ID, "#") {
 		return nil, badRequest("id %q must not start with '#'", u.ID)

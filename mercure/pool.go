@@ -23,9 +23,11 @@ import (
 // ready by the hub, everything queued in one chunk with one non-blocking
 // write, and sends the shard's heartbeats. A write the socket cannot take
 // whole is finished by a goroutine of the subscriber's own, with the write
-// deadline, so that a slow client never holds a shard. After a round of
-// writes a shard pauses for Config.Coalesce: updates published meanwhile
-// leave together, one write per subscriber for many updates.
+// deadline, so that a slow client never holds a shard. While updates come
+// faster than the shard can write them out, it pauses after each round for
+// Config.Coalesce or longer: updates published meanwhile leave together, one
+// write per subscriber for many updates. While it keeps up, it does not
+// pause: each update leaves as soon as it is published (see pacer).
 
 // pool is the Server's writer pool, started with the first taken-over
 // connection.
@@ -47,6 +49,7 @@ type shard struct {
 	stop chan struct{}
 	buf  []byte // chunk being written, reused; owned by the shard goroutine
 	msgs []*hub.Message
+	pace pacer // owned by the shard goroutine
 	// snapshot is the heartbeat round's copy of the sessions, reused;
 	// owned by the shard goroutine.
 	snapshot []*session
@@ -61,7 +64,7 @@ type session struct {
 	sh     *shard
 	conn   net.Conn
 	raw    syscall.RawConn // nil: every write goes through the blocking path
-	sub    *hub.Subscription
+	sub    feed
 	expiry *time.Timer // token expiry, or nil
 
 	// Non-blocking write state, used by rawWrite's callback.
@@ -155,22 +158,62 @@ func (sh *shard) run() {
 			batch := sh.dirty
 			sh.dirty = sh.spare[:0]
 			sh.mu.Unlock()
+			if len(batch) == 0 { // the previous round took what woke us
+				sh.spare = batch
+				continue
+			}
+			sh.pace.begin(began, s.cfg.Coalesce)
+			s.rounds.Add(1)
 			for i, c := range batch {
 				sh.serve(c)
 				batch[i] = nil
 			}
 			sh.spare = batch[:0]
-			if len(batch) > 0 { // Coalesce > 0 whenever the pool runs
+			if d := sh.pace.pause(began, time.Now(), s.cfg.Coalesce); d > 0 {
+				s.pauses.Add(1)
 				// Let publishers run (the network is polled when this
 				// goroutine parks): what they publish meanwhile goes out
-				// in the next round, several updates per write. A long
-				// round (a large fan-out) earns a pause as long, at most
-				// eight times Coalesce: the busier the hub, the more each
-				// write carries, which keeps the CPU for publishers.
-				time.Sleep(min(max(s.cfg.Coalesce, time.Since(began)), 8*s.cfg.Coalesce))
+				// in the next round, several updates per write.
+				time.Sleep(d)
 			}
+			sh.pace.end = time.Now()
 		}
 	}
+}
+
+// pacer decides whether a shard pauses after a round of writes. A pause
+// buys something only when updates come faster than the shard writes them
+// out: then each write carries several, and the CPU goes to publishers
+// instead of system calls. When updates come slower, a pause only delays
+// the next one. The pacer calls the shard busy when two rounds in a row
+// began before the shard had been idle as long as its previous round took
+// (or Coalesce, for short rounds): one quick follower is a coincidence, or
+// the rest of a fan-out queued on another core, not a load.
+type pacer struct {
+	end    time.Time     // when the previous round and its pause ended
+	round  time.Duration // how long the previous round took
+	streak int           // rounds in a row that began after a short idle
+}
+
+// begin notes a round beginning at now.
+func (p *pacer) begin(now time.Time, coalesce time.Duration) {
+	if !p.end.IsZero() && now.Sub(p.end) < max(p.round, coalesce) {
+		p.streak++
+	} else {
+		p.streak = 0
+	}
+}
+
+// pause notes the round that began at began ending at now, and returns how
+// long to pause: zero unless the shard is busy; otherwise as long as the
+// round, between Coalesce and eight times Coalesce, so that a large
+// fan-out, whose rounds are long, carries more per write.
+func (p *pacer) pause(began, now time.Time, coalesce time.Duration) time.Duration {
+	p.round = now.Sub(began)
+	if p.streak < 2 {
+		return 0
+	}
+	return min(max(coalesce, p.round), 8*coalesce)
 }
 
 // push queues c for the shard goroutine.

@@ -60,7 +60,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "form does not parse: %v", err)
 		return
 	}
-	u, err := s.proto.parsePublish(form, s.lim)
+	u, err := s.publishProtocol(r).parsePublish(form, s.lim)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -76,14 +76,19 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	status := s.storeUpdate(w, r, u)
-	key.done(r.Context(), status, u.ID)
+	// Once read and authorized, the update is stored whatever the
+	// connection does: a publisher that half-closed its socket after
+	// sending cancels r.Context(), which must not lose its update.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
+	defer cancel()
+	status := s.storeUpdate(ctx, w, u)
+	key.done(ctx, status, u.ID)
 }
 
 // storeUpdate publishes u to the hub and answers the request: 200 and the id,
 // or the reason it was not stored. It returns the status it answered.
-func (s *Server) storeUpdate(w http.ResponseWriter, r *http.Request, u *hub.Update) int {
-	switch err := s.hub.Publish(r.Context(), u); {
+func (s *Server) storeUpdate(ctx context.Context, w http.ResponseWriter, u *hub.Update) int {
+	switch err := s.hub.Publish(ctx, u); {
 	case errors.Is(err, hub.ErrInvalidUpdate):
 		httpErrorf(w, http.StatusBadRequest, "%v", err)
 		return http.StatusBadRequest
@@ -109,3 +114,14 @@ func (s *Server) storeUpdate(w http.ResponseWriter, r *http.Request, u *hub.Upda
 // retryAfterUnavailable is the Retry-After, in seconds, of the answers given
 // while the store is unavailable.
 const retryAfterUnavailable = "1"
+
+// publishProtocol returns the draft whose rules a publish request follows.
+// Both drafts publish with the same form; draft-08's rules are stricter
+// (reserved topics, id and type characters), and apply when the hub is
+// restricted to draft-08.
+func (s *Server) publishProtocol(r *http.Request) protocol {
+	if s.cfg.Draft == "08" {
+		return draft08{base: s.hubURL(r)}
+	}
+	return s.proto
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -31,15 +32,28 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultHeartbeat     = 15 * time.Second
-	DefaultMaxDataBytes  = 1 << 20
-	DefaultMaxTopics     = 100
-	DefaultMaxQueryBytes = 64 << 10
-	DefaultWriteTimeout  = 10 * time.Second
-	DefaultShutdownRetry = 2 * time.Second
-	DefaultCoalesce      = time.Millisecond
-	DefaultCookieName    = "mercureAuthorization"
+	DefaultHeartbeat      = 15 * time.Second
+	DefaultMaxDataBytes   = 1 << 20
+	DefaultMaxTopics      = 100
+	DefaultMaxIDBytes     = 1024
+	DefaultMaxTypeBytes   = 256
+	DefaultMaxQueryBytes  = 64 << 10
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+	DefaultShutdownRetry  = 2 * time.Second
+	DefaultCoalesce       = time.Millisecond
+	DefaultCookieName     = "mercureAuthorization"
+	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes bound
+	// the in-memory history of subscription events (Config.SubscriptionStore).
+	DefaultSubscriptionEvents     = 10_000
+	DefaultSubscriptionEventBytes = 16 << 20
 )
+
+// replayCache is how many recent updates the hub keeps encoded for replays
+// unless HistorySize asks for more (the cache's memory is bounded by
+// hub.DefaultReplayCacheBytes whatever the count): enough for a client that
+// missed thousands of small updates, S4 (5,000) among them.
+const replayCache = 16384
 
 // healthTimeout bounds the store check of HealthPath.
 const healthTimeout = 2 * time.Second
@@ -91,6 +105,24 @@ type Config struct {
 
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// SubscriptionStore keeps the history of subscription events, apart
+	// from Store so that they never push updates out of it (a client could
+	// otherwise flush history by subscribing). Nil: in memory, bounded by
+	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes, closed
+	// by Server.Close. Used only with Subscriptions; a given store is not
+	// closed. Nodes sharing Store share this one too.
+	SubscriptionStore hub.Store
+
+	// Draft restricts the hub to one version of the protocol: "07"
+	// (draft-dunglas-mercure-07) or "08" (draft-dunglas-mercure-08,
+	// Mercure 1.0). "" serves both on the same endpoint and history; each
+	// request is answered by the draft its parameters belong to.
+	Draft string
+	// PublicURL is the hub's URL as clients reach it, e.g.
+	// https://example.com/.well-known/mercure: draft-08 resolves relative
+	// URL patterns and topics against it. "": each request's scheme, Host
+	// and HubPath.
+	PublicURL string
 
 	// Idempotency keeps the Idempotency-Key records of publish requests.
 	// Nil: the Store, when it implements idempotency.Store (every store of
@@ -108,6 +140,12 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxDataBytes bounds a published update's data: 0 means 1 MiB.
 	MaxDataBytes int64
+	// MaxIDBytes bounds a published update's id: 0 means 1 KiB. A longer
+	// one is refused with 413.
+	MaxIDBytes int
+	// MaxTypeBytes bounds a published update's type: 0 means 256 bytes. A
+	// longer one is refused with 413.
+	MaxTypeBytes int
 	// MaxTopics bounds the topics of an update and the selectors of a
 	// subscription: 0 means 100.
 	MaxTopics int
@@ -126,6 +164,11 @@ type Config struct {
 	// SelectorCacheBytes bounds the memory of the compiled selectors kept
 	// for reuse: 0 means hub.DefaultSelectorCacheBytes.
 	SelectorCacheBytes int64
+	// PublishTimeout bounds the storing of a published update. It runs to
+	// its end even when the publisher hangs up after sending its request
+	// (a publisher that half-closes its socket is still answered): an
+	// update read in full and authorized is stored. 0 means 10s.
+	PublishTimeout time.Duration
 	// WriteTimeout bounds each write to a subscriber; a client that does
 	// not take the bytes by then is disconnected (over HTTP/2, HTTP/3 and
 	// TLS, by one and a half times it at most: see writeDeadline). 0 means
@@ -134,11 +177,13 @@ type Config struct {
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is how long stream writers pause after a round of writes
-	// (the pool's for HTTP/1.1, each stream's own over HTTP/2, HTTP/3 and
-	// TLS), so that the updates published meanwhile leave together: one
-	// write for many updates, which is most of the CPU saved under load,
-	// at the price of up to this much latency. 0 means
+	// Coalesce is the least stream writers pause after a round of writes
+	// (the pool's for HTTP/1.1, and only while updates come faster than
+	// they write them out, up to eight times as long for long rounds; each
+	// stream's own over HTTP/2, HTTP/3 and TLS), so that the updates
+	// published meanwhile leave together: one write for many updates,
+	// which is most of the CPU saved under load. At a load the pool's
+	// writers keep up with they do not pause, and add no latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).
@@ -158,14 +203,19 @@ type Server struct {
 	hub       *hub.Hub
 	store     hub.Store
 	ownsStore bool
-	proto     protocol
-	pub, sub  *verifier
-	keys      idempotency.Store // nil: Idempotency-Key ignored
-	lim       limits
-	log       *slog.Logger
-	metrics   http.Handler
-	heartbeat []byte
-	retryHint []byte
+	// events is the hub of subscription events, on a store of their own;
+	// nil without Config.Subscriptions.
+	events      *hub.Hub
+	eventsStore hub.Store
+	ownsEvents  bool
+	proto       protocol
+	pub, sub    *verifier
+	keys        idempotency.Store // nil: Idempotency-Key ignored
+	lim         limits
+	log         *slog.Logger
+	metrics     http.Handler
+	heartbeat   []byte
+	retryHint   []byte
 	// unavailableHint ends a stream that the store failed.
 	unavailableHint []byte
 	// The same, framed as HTTP/1.1 chunks for taken-over connections.
@@ -176,6 +226,10 @@ type Server struct {
 	streams sync.WaitGroup
 	closing atomic.Bool
 	written atomic.Uint64
+	// rounds and pauses count the writer pool's rounds of writes and the
+	// pauses after them: how often the hub traded latency for CPU.
+	rounds atomic.Uint64
+	pauses atomic.Uint64
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.
@@ -189,11 +243,24 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, proto: draft07{}, log: cfg.Logger}
 	c := &s.cfg
+	switch c.Draft {
+	case "", "07", "08":
+	default:
+		return nil, fmt.Errorf("mercure: Draft %q: want 07, 08 or empty for both", c.Draft)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !u.IsAbs() {
+			return nil, fmt.Errorf("mercure: PublicURL %q is not an absolute URL", c.PublicURL)
+		}
+	}
 	setDefault(&c.Heartbeat, DefaultHeartbeat)
 	setDefault(&c.MaxDataBytes, DefaultMaxDataBytes)
 	setDefault(&c.MaxTopics, DefaultMaxTopics)
+	setDefault(&c.MaxIDBytes, DefaultMaxIDBytes)
+	setDefault(&c.MaxTypeBytes, DefaultMaxTypeBytes)
 	setDefault(&c.MaxQueryBytes, DefaultMaxQueryBytes)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.PublishTimeout, DefaultPublishTimeout)
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
@@ -204,7 +271,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes}
+	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes, maxID: c.MaxIDBytes, maxType: c.MaxTypeBytes}
 	var err error
 	if s.pub, err = newVerifier("publisher", c.PublisherJWTKey, c.PublisherJWTAlg); err != nil {
 		return nil, err
@@ -223,15 +290,22 @@ func New(cfg Config) (*Server, error) {
 			s.keys = ks
 		}
 	}
-	// The hub's cache of encoded updates covers the whole history when it
-	// is larger than the default, so that replays rarely read the store.
+	// The hub's cache of encoded updates covers recent history (within its
+	// byte bound), so that replays of it neither read the store nor encode.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		ReplayCache: max(c.HistorySize, replayCache), PageBytes: c.PageBytes,
 		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
 			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
+	}
+	if c.Subscriptions {
+		if err := s.openEvents(); err != nil {
+			s.hub.Close()
+			s.closeStore()
+			return nil, err
+		}
 	}
 	s.writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ssehub_write_delay_seconds",
 		Help:    "Time from an update's publication to the write that sends it to a subscriber (the oldest update of each write of live updates).",
@@ -242,6 +316,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := s.register(reg); err != nil {
 		s.hub.Close()
+		s.closeEvents()
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: register metrics: %w", err)
 	}
@@ -265,6 +340,35 @@ func setDefault[T comparable](v *T, def T) {
 func (s *Server) closeStore() {
 	if s.ownsStore {
 		s.store.Close()
+	}
+}
+
+// openEvents starts the hub of subscription events on its own store.
+func (s *Server) openEvents() error {
+	s.eventsStore = s.cfg.SubscriptionStore
+	if s.eventsStore == nil {
+		s.eventsStore = memory.New(memory.Options{MaxUpdates: DefaultSubscriptionEvents, MaxBytes: DefaultSubscriptionEventBytes})
+		s.ownsEvents = true
+	}
+	var err error
+	if s.events, err = hub.New(hub.Config{Store: s.eventsStore, Logger: s.log, PageBytes: s.cfg.PageBytes}); err != nil {
+		if s.ownsEvents {
+			s.eventsStore.Close()
+		}
+		return fmt.Errorf("mercure: subscription events: %w", err)
+	}
+	return nil
+}
+
+// closeEvents stops the hub of subscription events and closes its store
+// if the Server opened it.
+func (s *Server) closeEvents() {
+	if s.events == nil {
+		return
+	}
+	s.events.Close()
+	if s.ownsEvents {
+		s.eventsStore.Close()
 	}
 }
 
@@ -299,6 +403,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = fmt.Errorf("mercure: shutdown: streams still open: %w", ctx.Err())
 		}
 		s.pool.stop() // ends the taken-over streams still open
+		s.closeEvents()
 		s.closeStore()
 	})
 	return err
@@ -381,7 +486,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
+	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
@@ -431,6 +536,10 @@ func (s *Server) register(reg prometheus.Registerer) error {
 			Help: "Subscribers disconnected because their queue overflowed."}, stat(func(st hub.Stats) uint64 { return st.SlowConsumers })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_bytes_written_total",
 			Help: "Bytes written to event streams."}, func() float64 { return float64(s.written.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_rounds_total",
+			Help: "Rounds of writes of the HTTP/1.1 stream writers."}, func() float64 { return float64(s.rounds.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_pauses_total",
+			Help: "Rounds after which the stream writers paused, because updates came faster than they wrote them out."}, func() float64 { return float64(s.pauses.Load()) }),
 		s.writeDelay,
 	}
 	for _, c := range cs {

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -23,7 +25,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "query string does not parse: %v", err)
 		return
 	}
-	req, err := s.proto.parseSubscribe(q, r.Header, s.lim)
+	proto, err := s.subscribeProtocol(r, q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req, err := proto.parseSubscribe(q, r.Header, s.lim)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -33,6 +40,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 			// The message names the selector by position: it may be
 			// kilobytes long.
 			httpErrorf(w, http.StatusBadRequest, "topic selector %d refused: %v", i+1, err)
+			return
+		}
+	}
+	for i, t := range req.typed {
+		if t.Compile == nil || t.Raw == "*" {
+			continue
+		}
+		if _, err := s.hub.Matcher().Compile(t.Kind, t.Raw, t.Compile); err != nil {
+			httpErrorf(w, http.StatusBadRequest, "topic matcher %d refused: %v", i+1, err)
 			return
 		}
 	}
@@ -55,7 +71,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	hreq := hub.SubscribeRequest{Selectors: req.selectors, Private: acc.subscribe, Payload: acc.payload}
+	hreq := hub.SubscribeRequest{Selectors: req.selectors, Typed: req.typed, Private: acc.subscribe, Payload: acc.payload}
 	if req.replay {
 		// An id no longer in history (or never in it) gets what history
 		// still holds, and the response says "earliest": the subscriber
@@ -71,7 +87,14 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		c = &session{queued: true}
 		hreq.Notify = c.mark
 	}
-	sub, err := s.hub.Subscribe(r.Context(), hreq)
+	var sub feed
+	if s.events != nil && len(acc.subscribe) > 0 {
+		// Subscription events are private: only a subscriber with a
+		// subscribe claim can receive them, from their own history.
+		sub, err = s.subscribeMerged(r.Context(), hreq, req)
+	} else {
+		sub, err = s.hub.Subscribe(r.Context(), hreq)
+	}
 	if errors.Is(err, hub.ErrClosed) {
 		w.Header().Set("Retry-After", "1")
 		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
@@ -80,6 +103,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, hub.ErrUnavailable) {
 		w.Header().Set("Retry-After", retryAfterUnavailable)
 		httpErrorf(w, http.StatusServiceUnavailable, "the store is unavailable, retry later: %v", err)
+		return
+	}
+	if errors.Is(err, hub.ErrSelectorLimit) {
+		httpErrorf(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	if err != nil {
@@ -105,9 +132,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if req.replay {
 		// The ID of the update preceding the first one sent.
 		if sub.ReplayFound() {
-			h.Set("Last-Event-ID", req.lastEventID)
+			h.Set(req.lastEventHeader, req.lastEventID)
 		} else {
-			h.Set("Last-Event-ID", earliest)
+			h.Set(req.lastEventHeader, earliest)
 		}
 	}
 	rc := http.NewResponseController(w)
@@ -141,9 +168,34 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	s.stream(r.Context(), w, rc, sub, acc.expires)
 }
 
+// subscribeMerged subscribes to the hub's updates and to its subscription
+// events with the same request, resuming each where the other history's
+// Last-Event-ID places it (see replays).
+func (s *Server) subscribeMerged(ctx context.Context, hreq hub.SubscribeRequest, req *subscribeRequest) (feed, error) {
+	m := newMerged(hreq.Notify)
+	hreq.Notify = m.signal
+	if hreq.ID == "" {
+		hreq.ID = "urn:uuid:" + uuid.NewString() // one subscriber id for both
+	}
+	evreq := hreq
+	if req.replay {
+		hreq.Replay, evreq.Replay = s.replays(ctx, req.lastEventID)
+	}
+	var err error
+	if m.updates, err = s.hub.Subscribe(ctx, hreq); err != nil {
+		return nil, err
+	}
+	if m.events, err = s.events.Subscribe(ctx, evreq); err != nil {
+		m.updates.Close()
+		return nil, err
+	}
+	m.start()
+	return m, nil
+}
+
 // replay writes the subscription's history, if any, to w. It reports false
 // when the stream must end.
-func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub *hub.Subscription) bool {
+func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub feed) bool {
 	var msgs []*hub.Message
 	var buf []byte
 	for sub.Replaying() {
@@ -167,7 +219,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.Res
 // ends: the retry hint when the hub closed, the unavailable hint when a
 // replay page could not be read (the store is away; the client reconnects
 // with its Last-Event-ID), nothing when the subscription itself ended.
-func (s *Server) endHint(sub *hub.Subscription, err error) []byte {
+func (s *Server) endHint(sub feed, err error) []byte {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
 		return s.retryHint
@@ -206,7 +258,7 @@ func (s *Server) writeTimed(w http.ResponseWriter, rc *http.ResponseController, 
 // encoding) are sent, and hands it with sub to the writer pool. It reports
 // false when the connection cannot be taken over; the caller then serves
 // the stream itself.
-func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c *session, expires time.Time) bool {
+func (s *Server) takeOver(rc *http.ResponseController, sub feed, c *session, expires time.Time) bool {
 	conn, brw, err := rc.Hijack()
 	if err != nil {
 		return false
@@ -245,7 +297,7 @@ func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c 
 
 // stream writes the subscription's messages to w until the client leaves,
 // the subscription ends, or the token expires.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub *hub.Subscription, expires time.Time) {
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub feed, expires time.Time) {
 	var heartbeat <-chan time.Time
 	if s.cfg.Heartbeat > 0 {
 		t := time.NewTicker(s.cfg.Heartbeat)
@@ -336,4 +388,32 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			}
 		}
 	}
+}
+
+// subscribeProtocol returns the draft a subscribe request belongs to, by
+// its parameters, or refuses it when the hub is restricted to the other.
+func (s *Server) subscribeProtocol(r *http.Request, q url.Values) (protocol, error) {
+	if !isDraft08Subscribe(q) {
+		if s.cfg.Draft == "08" {
+			return nil, badRequest("this hub speaks draft-dunglas-mercure-08 only: select topics with match or match_urlpattern, not topic")
+		}
+		return s.proto, nil
+	}
+	if s.cfg.Draft == "07" {
+		return nil, badRequest("this hub speaks draft-dunglas-mercure-07 only: select topics with topic, not match…")
+	}
+	return draft08{base: s.hubURL(r)}, nil
+}
+
+// hubURL is the hub's URL for this request: Config.PublicURL, or the
+// request's scheme, Host and HubPath.
+func (s *Server) hubURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + HubPath
 }
