@@ -64,7 +64,7 @@ type session struct {
 	sh     *shard
 	conn   net.Conn
 	raw    syscall.RawConn // nil: every write goes through the blocking path
-	sub    *hub.Subscription
+	sub    feed
 	expiry *time.Timer // token expiry, or nil
 
 	// Non-blocking write state, used by rawWrite's callback.

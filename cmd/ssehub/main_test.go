@@ -81,9 +81,16 @@ type server struct {
 // for it to log the address it serves.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startServerIn(t, t.TempDir(), args...)
+}
+
+// startServerIn is startServer in the working directory dir, where the
+// default store, ssehub.db, goes.
+func startServerIn(t *testing.T, dir string, args ...string) *server {
+	t.Helper()
 	args = append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
 	cmd := exec.Command(binary(t), args...)
-	cmd.Dir = t.TempDir() // where the default store, ssehub.db, goes
+	cmd.Dir = dir
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -222,6 +222,22 @@ func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	}
 }
 
+// openSubscriptionEvents opens the store of the hub's subscription events:
+// a sibling of the hub's store, with bounds of its own, so that clients
+// subscribing and leaving never push updates out of the hub's history, and
+// nodes sharing the hub's Redis or NATS share the events too.
+func openSubscriptionEvents(ctx context.Context, hubStoreURL string) (hub.Store, error) {
+	u, err := store.Sibling(hubStoreURL, "subscriptions")
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, u, store.Options{HistorySize: mercure.DefaultSubscriptionEvents, HistoryBytes: mercure.DefaultSubscriptionEventBytes})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store of subscription events (%s): %w", u, err)
+	}
+	return st, nil
+}
+
 // openStreams returns the resumable streams of this process. They keep their
 // events in a store of their own beside the hub's (store.Sibling), so that
 // the hub's history limit never cuts a stream short, and every node sharing
