@@ -261,36 +261,51 @@ func (sh *shard) serve(c *session) {
 		c.finish(nil)
 		return
 	}
-	msgs, err := c.sub.Drain(context.Background(), sh.msgs[:0])
-	if err != nil {
-		var tail []byte
-		if hint := s.endHint(c.sub, err); hint != nil {
-			tail = chunk(hint)
+	// Drain hands out a page at a time: go on while the socket takes each
+	// page whole, so that a subscriber that keeps up empties its queue in
+	// one round (else it would overflow during the pause), and stop at the
+	// first page it does not take, which its own goroutine finishes.
+	for range maxPagesPerRound {
+		msgs, err := c.sub.Drain(context.Background(), sh.msgs[:0])
+		if err != nil {
+			var tail []byte
+			if hint := s.endHint(c.sub, err); hint != nil {
+				tail = chunk(hint)
+			}
+			c.finish(tail)
+			return
 		}
-		c.finish(tail)
-		return
+		if len(msgs) == 0 {
+			return
+		}
+		size := 0
+		for _, m := range msgs {
+			size += len(m.Bytes)
+		}
+		published := msgs[0].Update.Time
+		buf := appendChunkHeader(sh.buf[:0], size)
+		buf = appendMessages(buf, msgs)
+		buf = append(buf, "\r\n"...)
+		sh.msgs = msgs[:0]
+		c.wrote = true // a heartbeat does not count: idle streams get one every round
+		whole := c.write(buf)
+		if whole {
+			s.writeDelay.Observe(time.Since(published).Seconds())
+		}
+		if cap(buf) > 1<<20 { // do not keep a huge buffer after a burst
+			buf = nil
+		}
+		sh.buf = buf
+		if !whole {
+			return
+		}
 	}
-	if len(msgs) == 0 {
-		return
-	}
-	size := 0
-	for _, m := range msgs {
-		size += len(m.Bytes)
-	}
-	published := msgs[0].Update.Time
-	buf := appendChunkHeader(sh.buf[:0], size)
-	buf = appendMessages(buf, msgs)
-	buf = append(buf, "\r\n"...)
-	sh.msgs = msgs[:0]
-	c.wrote = true // a heartbeat does not count: idle streams get one every round
-	if c.write(buf) {
-		s.writeDelay.Observe(time.Since(published).Seconds())
-	}
-	if cap(buf) > 1<<20 { // do not keep a huge buffer after a burst
-		buf = nil
-	}
-	sh.buf = buf
 }
+
+// maxPagesPerRound bounds the pages one session is written in a round of
+// its shard, so that a subscriber of a busy topic does not hold the others
+// of the shard back for long.
+const maxPagesPerRound = 64
 
 // heartbeat writes a comment to every stream that was not written to since
 // the previous round. Shard goroutine only.

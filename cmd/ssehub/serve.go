@@ -168,7 +168,10 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h h
 	served := make(chan error, 1)
 	go func() { served <- servers.Serve() }()
 	logger.Info("ssehub is serving", "url", tlsCfg.Scheme()+"://"+ln.Addr().String()+"/",
-		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3, "redirect", servers.RedirectAddr())
+		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3)
+	if a := servers.RedirectAddr(); a != nil {
+		logger.Info("redirecting plain HTTP to HTTPS", "addr", a.String())
+	}
 
 	select {
 	case err := <-served:

@@ -626,7 +626,7 @@ func testOperations(t *testing.T, open func(*testing.T) hub.Store) {
 	req, _ = http.NewRequest(http.MethodGet, h.srv.URL+"/metrics", nil)
 	r = h.do(req)
 	for _, m := range []string{"ssehub_subscribers 1", "ssehub_updates_published_total 1", "ssehub_updates_delivered_total 1",
-		"ssehub_replays_total", "ssehub_slow_consumer_disconnects_total 0", "ssehub_bytes_written_total"} {
+		"ssehub_replays_total", "ssehub_slow_consumer_disconnects_total 0", "ssehub_replay_bytes 0", "ssehub_bytes_written_total"} {
 		if !strings.Contains(r.body, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}
