@@ -424,6 +424,31 @@ func (c *session) writeBlocking(b []byte) {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	n, err := c.conn.Write(b)
 	s.written.Add(uint64(n))
+	// Then what was queued meanwhile, a page at a time, from here: this
+	// subscriber takes bytes at its own pace, and going back to the shard
+	// for each page would add a round's pause per page, long enough for a
+	// subscriber that keeps up to overflow its queue.
+	var msgs []*hub.Message
+	var buf []byte
+	for i := 0; err == nil && i < maxPagesPerRound; i++ {
+		var derr error
+		if msgs, derr = c.sub.Drain(context.Background(), msgs[:0]); derr != nil || len(msgs) == 0 {
+			break // the shard ends the stream, or waits for more
+		}
+		size := 0
+		for _, m := range msgs {
+			size += len(m.Bytes)
+		}
+		published := msgs[0].Update.Time
+		buf = appendChunkHeader(buf[:0], size)
+		buf = append(appendMessages(buf, msgs), "\r\n"...)
+		_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		n, err = c.conn.Write(buf)
+		s.written.Add(uint64(n))
+		if err == nil {
+			s.writeDelay.Observe(time.Since(published).Seconds())
+		}
+	}
 	c.mu.Lock()
 	c.blocked = false
 	if err != nil {
