@@ -67,7 +67,7 @@ type Config struct {
 	MaxTTL time.Duration
 	// MaxStreams bounds the number of streams in the store: creating one
 	// more is 507 Insufficient Storage. Enforced by stores that count
-	// exactly (memory, bolt); see durable.StreamCounter.
+	// exactly (memory, bolt, Redis); see StreamCounter.
 	MaxStreams int
 	// CacheControl is sent on catch-up and long-poll responses with data;
 	// "private, …" suits streams with user-specific data.
