@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ssehub/ssehub/admission"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/store/memory"
 )
@@ -38,6 +39,14 @@ const (
 	DefaultShutdownRetry = 2 * time.Second
 	DefaultCoalesce      = time.Millisecond
 	DefaultCookieName    = "mercureAuthorization"
+	// DefaultBodyTimeout bounds the time a publisher takes to send its
+	// request body.
+	DefaultBodyTimeout = 30 * time.Second
+	// DefaultPublishRate and DefaultPublishBurst bound how often one
+	// publisher (a token subject, or an address for tokens without one)
+	// publishes: generous for a backend, a bound for a leaked token.
+	DefaultPublishRate  = 1000
+	DefaultPublishBurst = 1000
 )
 
 // healthTimeout bounds the store check of HealthPath.
@@ -92,6 +101,17 @@ type Config struct {
 	MaxTopics int
 	// MaxQueryBytes bounds a subscription's query string: 0 means 64 KiB.
 	MaxQueryBytes int
+	// BodyTimeout bounds the time a publisher takes to send its request
+	// body, from when its token is accepted (408 beyond): 0 means 30s,
+	// negative none (then only the size bounds it).
+	BodyTimeout time.Duration
+	// PublishRate is how many updates per second one publisher may
+	// publish on average, and PublishBurst how many at once (429 with
+	// Retry-After beyond). A publisher is its token's sub claim, or the
+	// client address (admission.Client) for tokens without one. 0 means
+	// the defaults; a negative rate, no limit.
+	PublishRate  float64
+	PublishBurst int
 	// WriteTimeout bounds each write to a subscriber; a client that does
 	// not take the bytes by then is disconnected. 0 means 10s.
 	WriteTimeout time.Duration
@@ -134,6 +154,7 @@ type Server struct {
 	heartbeatChunk []byte
 	retryChunk     []byte
 	pool           *pool
+	publishRate    *admission.RateLimiter // nil: no limit
 
 	streams sync.WaitGroup
 	closing atomic.Bool
@@ -159,10 +180,14 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
+	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
+	setDefault(&c.PublishRate, DefaultPublishRate)
+	setDefault(&c.PublishBurst, DefaultPublishBurst)
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes}
+	s.publishRate = admission.NewRateLimiter(c.PublishRate, c.PublishBurst)
 	var err error
 	if s.pub, err = newVerifier("publisher", c.PublisherJWTKey, c.PublisherJWTAlg); err != nil {
 		return nil, err
