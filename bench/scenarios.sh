@@ -71,6 +71,9 @@ else
 fi
 
 # start_hub starts our hub with the flags given and sets hub_url, hub_pid.
+# The per-client connection cap and rate are lifted: the load generator is
+# one client whose thousands of subscribers come from a few loopback
+# addresses (25,000 each), which the defaults rightly refuse.
 start_hub() {
 	if [[ -n ${BENCH_HUB_URL:-} ]]; then
 		hub_url=$BENCH_HUB_URL
@@ -78,7 +81,8 @@ start_hub() {
 		return
 	fi
 	"${hub_pin[@]}" "$tmp/ssehub" serve -addr 127.0.0.1:0 -log-format json \
-		-jwt-key "$key" -anonymous -history-size 6000 -store "$store" "$@" 2>"$tmp/hub.log" &
+		-jwt-key "$key" -anonymous -history-size 6000 -store "$store" \
+		-max-conns-per-client 0 -conn-rate 0 "$@" 2>"$tmp/hub.log" &
 	hub_pid=$!
 	hub_url=""
 	for _ in $(seq 100); do

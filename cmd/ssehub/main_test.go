@@ -81,8 +81,14 @@ type server struct {
 // for it to log the address it serves.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, func(bin string, args []string) *exec.Cmd { return exec.Command(bin, args...) }, args...)
+}
+
+// startServerWith is startServer with the command made by command.
+func startServerWith(t *testing.T, command func(bin string, args []string) *exec.Cmd, args ...string) *server {
+	t.Helper()
 	args = append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
-	cmd := exec.Command(binary(t), args...)
+	cmd := command(binary(t), args)
 	cmd.Dir = t.TempDir() // where the default store, ssehub.db, goes
 	pipe, err := cmd.StderrPipe()
 	if err != nil {

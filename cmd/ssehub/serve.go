@@ -55,6 +55,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
+	netLim := addNetFlags(fs, hubCfg)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,6 +63,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	logger, err := logs.logger(m.Stderr)
+	if err != nil {
+		return err
+	}
+	netLim.admission.Logger = logger
+	hubLimits(hubCfg)
+	guard, err := netLim.guard()
 	if err != nil {
 		return err
 	}
@@ -105,22 +112,26 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
-	return serveHTTP(ctx, ln, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
+	return serveHTTP(ctx, guard.Listener(ln), mux, *shutdownTimeout, logger, hubSrv.Shutdown, func(srv *http.Server) {
+		netLim.apply(srv)
+		guard.Wrap(srv)
+	})
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
 // streams end first (with a retry hint, through beforeShutdown), every other
 // request context is cancelled with errShuttingDown, which ends the demo's
 // streams, and the server waits up to timeout for the handlers to return.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
+// configure sets the server's limits.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error, configure func(*http.Server)) error {
 	baseCtx, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
 	srv := &http.Server{
-		Handler:           h,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:     h,
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	configure(srv)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logger.Info("ssehub is serving", "url", "http://"+ln.Addr().String()+"/")
