@@ -41,10 +41,11 @@ const (
 	// server.
 	DefaultMaxConnsPerClient = 256
 	// DefaultConnRate is how many new connections per second one client
-	// address may open, on average.
-	DefaultConnRate = 20
+	// address may open, on average: room for a publisher that does not
+	// reuse its connections, none for a flood.
+	DefaultConnRate = 50
 	// DefaultConnBurst is how many it may open at once.
-	DefaultConnBurst = 200
+	DefaultConnBurst = 500
 	// DefaultFDReserve is how many file descriptors under the open-files
 	// limit are never used for served connections: a quarter of them
 	// answers refused connections and health checks, the rest is left
