@@ -329,3 +329,50 @@ func TestHostile_HTTP10SubscribersGetAPlainBody(t *testing.T) {
 		})
 	}
 }
+
+// Finding 6: requests that start the resumable demo stream and drop it
+// at once stop at the client's cap of running producers (429), so that
+// they cannot pile up producers and stored events; a viewer from another
+// address still gets its poem.
+func TestHostile_DroppedDemoStreamsStopAtTheProducerCap(t *testing.T) {
+	const limit = 5
+	s := startServer(t, "-store", "memory://", "-demo-delay", "100ms", "-conn-rate", "0",
+		"-max-producers-per-client", strconv.Itoa(limit))
+	started, refused := 0, 0
+	for i := range 10 * limit {
+		c := dialFrom(t, s, "127.0.0.1")
+		resp, _ := rawGet(t, c, "/sse/stream")
+		c.Close() // read the status line, leave
+		switch resp.StatusCode {
+		case http.StatusOK:
+			started++
+		case http.StatusTooManyRequests:
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			refused++
+		default:
+			t.Fatalf("request %d: status %d", i+1, resp.StatusCode)
+		}
+	}
+	if started != limit {
+		t.Fatalf("%d producers started by one client, want %d (%d refused)", started, limit, refused)
+	}
+	// A viewer elsewhere gets the ping and its first piece in time.
+	c := dialFrom(t, s, "127.0.0.2")
+	start := time.Now()
+	resp, _ := rawGet(t, c, "/sse/stream")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the viewer got status %d", resp.StatusCode)
+	}
+	p := sse.NewParser(resp.Body)
+	for _, want := range []string{"ping", "message"} {
+		ev, err := p.Next()
+		if err != nil || ev.Type != want {
+			t.Fatalf("the viewer got %q, %v; want a %s event", ev.Type, err, want)
+		}
+	}
+	if d := time.Since(start); d > deliveryBound {
+		t.Fatalf("the viewer's first piece came after %s, want within %s", d, deliveryBound)
+	}
+}

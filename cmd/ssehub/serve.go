@@ -50,6 +50,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	demoDelay := fs.Duration("demo-delay", demo.DefaultDelay, "pause between two pieces of the demo poem")
 	demoResumable := fs.Bool("demo-resumable", true, "make the demo stream resumable: a dropped connection resumes where it stopped\n(false serves the original example's plain stream)")
 	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
+	maxProducers := fs.Int("max-producers", resumable.DefaultMaxProducers,
+		"most resumable demo streams producing at once (503 beyond): a producer runs on after its\nclient leaves; 0: no limit")
+	maxProducersPerClient := fs.Int("max-producers-per-client", resumable.DefaultMaxProducersPerClient,
+		"most resumable demo streams producing at once for one client address (429 beyond); 0: no limit")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	pprofAddr := fs.String("pprof", "", "`host:port` to serve Go runtime profiles on (/debug/pprof/), on its own\nlistener; empty (the default) serves none. Keep it on a loopback address")
 	logs := addLogFlags(fs)
@@ -101,7 +105,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 
 	demoOpts := demo.Options{Delay: *demoDelay}
 	if *demoResumable {
-		streams, closeStreams, err := openStreams(ctx, *storeURL, *streamKeep, logger)
+		opts := resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second},
+			MaxProducers: offIfZero(*maxProducers), MaxProducersPerClient: offIfZero(*maxProducersPerClient)}
+		streams, closeStreams, err := openStreams(ctx, *storeURL, *streamKeep, opts)
 		if err != nil {
 			return err
 		}
@@ -159,6 +165,15 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 	return nil
 }
 
+// offIfZero turns a limit given as 0 on the command line ("none") into the
+// negative value the libraries read as "none" (their 0 is the default).
+func offIfZero(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
 // logFlags are the logging flags of ssehub serve.
 type logFlags struct {
 	level  *string
@@ -193,7 +208,7 @@ func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
 // the hub's history limit never cuts a stream short, and every node sharing
 // the hub's Redis or NATS also shares the streams: events are kept for
 // keep, then trimmed by the store.
-func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, logger *slog.Logger) (*resumable.Streams, func(), error) {
+func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, opts resumable.Options) (*resumable.Streams, func(), error) {
 	u, err := store.Sibling(hubStoreURL, "streams")
 	if err != nil {
 		return nil, nil, err
@@ -202,12 +217,12 @@ func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the store of resumable streams (%s): %w", u, err)
 	}
-	h, err := hub.New(hub.Config{Store: st, Logger: logger})
+	h, err := hub.New(hub.Config{Store: st, Logger: opts.Logger})
 	if err != nil {
 		st.Close()
 		return nil, nil, fmt.Errorf("resumable streams: %w", err)
 	}
-	streams, err := resumable.New(h, resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second}})
+	streams, err := resumable.New(h, opts)
 	if err != nil {
 		h.Close()
 		st.Close()
