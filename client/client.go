@@ -45,6 +45,12 @@ var (
 	// ErrIdleTimeout is wrapped by the error of a connection on which no
 	// byte arrived for ReadIdleTimeout.
 	ErrIdleTimeout = errors.New("read idle timeout")
+	// ErrRestart, returned (or wrapped) by the function given to Run,
+	// drops the connection and reconnects as after a network error: after
+	// the reconnection time, with Last-Event-ID. OnStateChange reports the
+	// reconnection with an error wrapping it, as it does for a restart
+	// asked for through Client.Restart.
+	ErrRestart = errors.New("restart requested")
 )
 
 // State is the state of a stream, as EventSource.readyState reports it.
@@ -159,10 +165,23 @@ type Client struct {
 	// arrived for that long, response headers included. The time spent in
 	// the function that receives events does not count.
 	ReadIdleTimeout time.Duration
-	// MaxLineBytes and MaxEventBytes are the parser's limits (see
-	// sse.Parser); zero means the parser's defaults.
+	// MaxLineBytes and MaxEventBytes, when positive, cap the length of a
+	// line and the data of an event (see sse.Parser); a stream that exceeds
+	// them ends with an error. Zero means no limit, as in browsers.
 	MaxLineBytes  int
 	MaxEventBytes int
+	// OnComment, when not nil, is called with the text of each comment line
+	// of the stream (": text" gives "text"), on the goroutine that runs the
+	// stream, in order with the events. Servers send comments as
+	// heartbeats; browsers drop them.
+	OnComment func(comment string)
+	// Restart, when not nil, makes the client drop its connection and
+	// reconnect as after a network error whenever a value is received from
+	// it: after the reconnection time, with Last-Event-ID, keeping the
+	// retry value the server set. Events already received are delivered
+	// first. A value received while no connection is open is ignored.
+	// Each value restarts one of the streams using the Client.
+	Restart <-chan struct{}
 
 	// OnStateChange, when not nil, is called on the goroutine that runs the
 	// stream whenever the state changes: Connecting with a nil error before
@@ -230,9 +249,10 @@ func (c *Client) Run(ctx context.Context, fn func(sse.Event) error) (err error) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if res.delivered {
+		switch {
+		case res.delivered:
 			failures = 0
-		} else {
+		case !errors.Is(res.err, ErrRestart): // the caller's choice is no failure
 			failures++
 		}
 		if c.NoReconnect {
@@ -246,12 +266,24 @@ func (c *Client) Run(ctx context.Context, fn func(sse.Event) error) (err error) 
 			delay = s.backoff(failures)
 		}
 		s.setState(Connecting, res.err)
-		t := time.NewTimer(delay)
+		if err := s.wait(ctx, delay); err != nil {
+			return err
+		}
+	}
+}
+
+// wait waits d before the next attempt, ignoring restart requests: the
+// client is about to reconnect anyway.
+func (s *stream) wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+			return nil
+		case <-s.c.Restart:
 		}
 	}
 }
@@ -345,6 +377,21 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 		idle = time.AfterFunc(c.ReadIdleTimeout, func() { cancel(ErrIdleTimeout) })
 		defer idle.Stop()
 	}
+	if c.Restart != nil {
+		watching := make(chan struct{})
+		go func() {
+			defer close(watching)
+			select {
+			case <-c.Restart:
+				cancel(ErrRestart)
+			case <-connCtx.Done():
+			}
+		}()
+		defer func() {
+			cancel(nil)
+			<-watching // no goroutine outlives the attempt
+		}()
+	}
 	var body io.Reader
 	if c.Body != nil {
 		body = bytes.NewReader(c.Body)
@@ -422,6 +469,7 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 	p := sse.NewParser(r)
 	p.MaxLineBytes = c.MaxLineBytes
 	p.MaxEventBytes = c.MaxEventBytes
+	p.OnComment = c.OnComment
 	p.SetLastEventID(s.lastID)
 	defer func() {
 		s.lastID = p.LastEventID()
@@ -453,6 +501,10 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 		}
 		res.delivered = true
 		if err := fn(ev); err != nil {
+			if errors.Is(err, ErrRestart) {
+				res.err = fmt.Errorf("%s: %w", where, err)
+				return res
+			}
 			res.end, res.err = endFatal, err
 			return res
 		}
@@ -462,8 +514,11 @@ func (s *stream) attempt(ctx context.Context, fn func(sse.Event) error) (res res
 // connError describes a failed request or read, naming the read idle
 // timeout when that is what cut the connection.
 func (s *stream) connError(connCtx context.Context, where string, err error) error {
-	if errors.Is(context.Cause(connCtx), ErrIdleTimeout) {
+	switch cause := context.Cause(connCtx); {
+	case errors.Is(cause, ErrIdleTimeout):
 		return fmt.Errorf("%s: no data for %v: %w", where, s.c.ReadIdleTimeout, ErrIdleTimeout)
+	case errors.Is(cause, ErrRestart):
+		return fmt.Errorf("%s: %w", where, ErrRestart)
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {

@@ -19,13 +19,16 @@
 //
 // Each request carries Accept: text/event-stream, Cache-Control: no-cache and,
 // when the last event ID string is not empty, Last-Event-ID. Redirects are
-// followed (by the [http.Client]). A response whose status is not 200, or
+// followed (by the [http.Client]); reconnections start again from URL, as
+// the standard's "reestablish the connection" fetches the EventSource's
+// original request. A response whose status is not 200, or
 // whose media type is not text/event-stream (parameters allowed), fails the
 // connection: the client does not reconnect and returns a [*ResponseError]
 // that wraps [ErrBadStatus] or [ErrBadContentType].
 //
 // Once a stream is open, each dispatched event is delivered in order with
-// its type, data and the stream's last event ID. When the body ends or the
+// its type, data and the stream's last event ID, however large: by default
+// neither lines nor events are limited in size, as in browsers. When the body ends or the
 // connection drops, the client waits the reconnection time (the last retry:
 // field, else [DefaultRetry]) and reconnects to the original URL with
 // Last-Event-ID set to the last event ID string: the id committed by the last
@@ -71,10 +74,17 @@
 //   - ReadIdleTimeout fails a connection on which no byte arrived for that
 //     long (response headers included), so a server that stalls cannot hang
 //     the client; browsers have no such limit.
-//   - A line or event larger than the parser's limits (MaxLineBytes,
-//     MaxEventBytes) ends the stream with an error wrapping
-//     [sse.ErrLineTooLong] or [sse.ErrEventTooLarge]; reconnecting would only
-//     read the same data again.
+//   - MaxLineBytes and MaxEventBytes cap the memory a server can make the
+//     client use (browsers have no such cap, nor has the zero value). A line
+//     or event larger than these limits ends the stream with an error
+//     wrapping [sse.ErrLineTooLong] or [sse.ErrEventTooLarge]; reconnecting
+//     would only read the same data again.
+//   - OnComment receives the stream's comments (": text" lines), which
+//     browsers drop: servers send them as heartbeats.
+//   - Restart (a channel) and [ErrRestart] (returned by the function given
+//     to Run) drop the connection and reconnect as after a network error,
+//     keeping the last event ID and the reconnection time: to pick up new
+//     credentials, or to leave a server that the caller judges stuck.
 //   - NoReconnect makes a single attempt: the end of the body ends the
 //     stream cleanly and any failure is returned.
 //   - Cancellation is by [context.Context]: Run returns ctx.Err() and no

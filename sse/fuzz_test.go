@@ -17,7 +17,7 @@ import (
 func FuzzParser(f *testing.F) {
 	for _, s := range []string{
 		"data: a\n\n", "id: 1\r\nevent: x\r\ndata: b\r\n\r\n", "\xEF\xBB\xBFdata\r\r",
-		"retry: 12\nid\x00\n:c\ndata:  x\n\n", "data: \xE2\x82\n\n", "data: a\rdata: b\n\r\n",
+		"retry: 12\nid\x00\n:c\ndata:  x\n\n", "\xEF\xBB\xBF: c\rdata: a\n: d\n\n", "data: \xE2\x82\n\n", "data: a\rdata: b\n\r\n",
 	} {
 		f.Add([]byte(s), uint8(3))
 	}
@@ -34,6 +34,20 @@ func FuzzParser(f *testing.F) {
 			if strings.IndexByte(ev.ID, 0) >= 0 || strings.ContainsAny(ev.ID, "\r\n") {
 				t.Fatalf("dispatched an id with NUL or a line break: %q", ev.ID)
 			}
+		}
+		// Reporting comments changes no event, and comments too are the
+		// same however the input is split.
+		wholeLog, errLog := parseWithComments(bytes.NewReader(input))
+		splitLog, _ := parseWithComments(&chunkReader{chunks: chunks(input, int(chunk)%5+1)})
+		if (errLog == nil) != (errWhole == nil) || !slices.Equal(wholeLog, splitLog) {
+			t.Fatalf("read size changed the comments:\nwhole %q\nsplit %q", wholeLog, splitLog)
+		}
+		var logged []string
+		for _, ev := range whole {
+			logged = append(logged, "event:"+ev.Type+":"+ev.Data)
+		}
+		if events := slices.DeleteFunc(wholeLog, func(s string) bool { return strings.HasPrefix(s, "comment:") }); !slices.Equal(events, logged) {
+			t.Fatalf("OnComment changed the events:\nwith %q\nwithout %q", events, logged)
 		}
 		p := NewParser(bytes.NewReader(input))
 		p.MaxLineBytes, p.MaxEventBytes = 16, 32

@@ -11,13 +11,19 @@ import (
 	"unicode/utf8"
 )
 
-// Default limits of a Parser. They are generous for chat-style streams and
-// still stop a broken or hostile peer from growing memory without bound.
-const (
-	DefaultMaxLineBytes    = 1 << 20 // 1 MiB
-	DefaultMaxEventBytes   = 4 << 20 // 4 MiB
-	DefaultReadBufferBytes = 64 << 10
-)
+// DefaultReadBufferBytes is the most a Parser asks of its reader at once
+// when Parser.ReadBufferBytes is zero.
+const DefaultReadBufferBytes = 64 << 10
+
+// NoLimit, the zero value of Parser.MaxLineBytes and Parser.MaxEventBytes,
+// bounds neither lines nor events: a Parser then delivers every event a
+// browser delivers, however large.
+const NoLimit = 0
+
+// retainBytes is the largest line buffer or data buffer a Parser keeps once
+// the line or event that needed it is done: a stream that sent one huge
+// event does not hold its memory for the rest of its life.
+const retainBytes = 1 << 20
 
 // initialBufferBytes is the size of a Parser's first read buffer.
 const initialBufferBytes = 4096
@@ -46,14 +52,19 @@ var ErrEventTooLarge = errors.New("sse: event too large")
 //     id containing U+0000 is ignored;
 //   - retry is accepted only when it is all ASCII digits.
 //
+// By default, as in browsers, neither lines nor events are limited in size
+// and comments are skipped; set MaxLineBytes and MaxEventBytes to cap the
+// memory a peer can make the Parser use, and OnComment to see comments.
+//
 // A Parser is not safe for concurrent use. Set the limits before the first
 // call to Next.
 type Parser struct {
-	// MaxLineBytes bounds the length of one line, in bytes, line ending
-	// excluded. Zero means DefaultMaxLineBytes.
+	// MaxLineBytes, when positive, bounds the length of one line, in
+	// bytes, field name included, line ending excluded. Zero (NoLimit)
+	// means no limit.
 	MaxLineBytes int
-	// MaxEventBytes bounds the size of one event's data, in bytes. Zero means
-	// DefaultMaxEventBytes.
+	// MaxEventBytes, when positive, bounds the size of one event's data, in
+	// bytes. Zero (NoLimit) means no limit.
 	MaxEventBytes int
 	// ReadBufferBytes bounds how much a Parser asks of its reader at once.
 	// The buffer starts at 4 KiB and doubles, up to this size, whenever a
@@ -62,14 +73,21 @@ type Parser struct {
 	// Lines longer than the buffer still grow it, up to MaxLineBytes. Zero
 	// means DefaultReadBufferBytes.
 	ReadBufferBytes int
+	// OnComment, when not nil, is called with the text of every comment
+	// line (a line starting with ':'), without the colon and one space
+	// after it, decoded as UTF-8, at the moment Next reads it: in order with
+	// the events, even between the fields of one event. It runs on the
+	// goroutine that calls Next. Comments do not affect the events.
+	OnComment func(comment string)
 
-	r      io.Reader
-	buf    []byte // unread bytes are buf[pos:end]
-	pos    int
-	end    int
-	err    error // sticky read error
-	failed error // sticky limit error: no line is read after it
-	filled bool  // the last read filled the buffer: more was probably waiting
+	r       io.Reader
+	buf     []byte // unread bytes are buf[pos:end]
+	pos     int
+	end     int
+	err     error // sticky read error
+	failed  error // sticky limit error: no line is read after it
+	filled  bool  // the last read filled the buffer: more was probably waiting
+	scanned int   // buf[pos:pos+scanned] holds no line ending: a long line is searched once
 
 	started  bool // the BOM check has been done
 	skipLF   bool // the previous line ended with CR: a following LF is part of it
@@ -156,11 +174,9 @@ func (p *Parser) Next() (Event, error) {
 	}
 }
 
-func (p *Parser) maxLine() int {
-	if p.MaxLineBytes > 0 {
-		return p.MaxLineBytes
-	}
-	return DefaultMaxLineBytes
+// lineTooLong reports whether a line of n bytes exceeds MaxLineBytes.
+func (p *Parser) lineTooLong(n int) bool {
+	return p.MaxLineBytes > 0 && n > p.MaxLineBytes
 }
 
 func (p *Parser) readBuffer() int {
@@ -168,13 +184,6 @@ func (p *Parser) readBuffer() int {
 		return max(p.ReadBufferBytes, initialBufferBytes)
 	}
 	return DefaultReadBufferBytes
-}
-
-func (p *Parser) maxEvent() int {
-	if p.MaxEventBytes > 0 {
-		return p.MaxEventBytes
-	}
-	return DefaultMaxEventBytes
 }
 
 // processLine applies one line to the parser state and reports whether it
@@ -185,6 +194,13 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 		return ev, ok, nil
 	}
 	if line[0] == ':' {
+		if p.OnComment != nil {
+			text := line[1:]
+			if len(text) > 0 && text[0] == ' ' {
+				text = text[1:]
+			}
+			p.OnComment(decodeUTF8(text))
+		}
 		return Event{}, false, nil
 	}
 	var field, value []byte
@@ -204,8 +220,8 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 		// The limit is checked after decoding: a replacement character
 		// takes three bytes where the invalid byte took one.
 		p.data = appendUTF8(p.data, value)
-		if len(p.data) > p.maxEvent() {
-			p.failed = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.maxEvent(), p.line)
+		if p.MaxEventBytes > 0 && len(p.data) > p.MaxEventBytes {
+			p.failed = fmt.Errorf("%w: data exceeds %d bytes at line %d", ErrEventTooLarge, p.MaxEventBytes, p.line)
 			return Event{}, false, p.failed
 		}
 		p.data = append(p.data, '\n')
@@ -227,6 +243,9 @@ func (p *Parser) processLine(line []byte) (Event, bool, error) {
 func (p *Parser) dispatch() (Event, bool) {
 	defer func() {
 		p.data = p.data[:0]
+		if cap(p.data) > retainBytes {
+			p.data = nil
+		}
 		p.eventType = ""
 		p.evRetry = 0
 	}()
@@ -250,6 +269,12 @@ func (p *Parser) dispatch() (Event, bool) {
 // readLine returns the next line without its line ending. The slice is valid
 // until the next call.
 func (p *Parser) readLine() ([]byte, error) {
+	if len(p.buf) > retainBytes && p.end-p.pos <= p.readBuffer() {
+		// The long line that grew the buffer has been used.
+		nb := make([]byte, p.readBuffer())
+		p.end = copy(nb, p.buf[p.pos:p.end])
+		p.pos, p.buf = 0, nb
+	}
 	for {
 		if !p.started {
 			b := p.buf[p.pos:p.end]
@@ -269,19 +294,22 @@ func (p *Parser) readLine() ([]byte, error) {
 				p.skipLF = false
 			}
 			rest := p.buf[p.pos:p.end]
-			if i := indexLineEnd(rest); i >= 0 {
+			if i := indexLineEnd(rest[p.scanned:]); i >= 0 {
+				i += p.scanned
+				p.scanned = 0
 				line := rest[:i]
 				p.pos += i + 1
 				p.skipLF = rest[i] == '\r'
 				p.line++
-				if len(line) > p.maxLine() {
-					p.failed = fmt.Errorf("%w: line %d is %d bytes, the limit is %d", ErrLineTooLong, p.line, len(line), p.maxLine())
+				if p.lineTooLong(len(line)) {
+					p.failed = fmt.Errorf("%w: line %d is %d bytes, the limit is %d", ErrLineTooLong, p.line, len(line), p.MaxLineBytes)
 					return nil, p.failed
 				}
 				return line, nil
 			}
-			if len(rest) > p.maxLine() {
-				p.failed = fmt.Errorf("%w: line %d exceeds %d bytes", ErrLineTooLong, p.line+1, p.maxLine())
+			p.scanned = len(rest)
+			if p.lineTooLong(len(rest)) {
+				p.failed = fmt.Errorf("%w: line %d exceeds %d bytes", ErrLineTooLong, p.line+1, p.MaxLineBytes)
 				return nil, p.failed
 			}
 		}
@@ -305,7 +333,7 @@ func (p *Parser) fill() {
 		size = initialBufferBytes
 	case p.end == size: // a line longer than the buffer
 		size *= 2
-		if limit := p.maxLine() + 8; size > limit && limit > len(p.buf) {
+		if limit := p.MaxLineBytes + 8; p.MaxLineBytes > 0 && size > limit && limit > len(p.buf) {
 			size = limit
 		}
 	case p.filled && size < p.readBuffer():

@@ -30,6 +30,7 @@ Examples:
 
   ssehub listen http://localhost:8080/events
   ssehub listen -json -max-events 10 http://localhost:8080/events
+  ssehub listen -comments -v http://localhost:8080/events
   ssehub listen -d @request.json -H 'Authorization: Bearer $KEY' \
       -H 'Content-Type: application/json' -end '[DONE]' https://api.example.com/v1/chat
 `
@@ -78,6 +79,9 @@ type listenOptions struct {
 	retryServerErrors bool
 	json              bool
 	verbose           bool
+	comments          bool
+	maxLineBytes      int
+	maxEventBytes     int
 }
 
 func runListen(ctx context.Context, m *Main, args []string) error {
@@ -96,6 +100,9 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&o.retryServerErrors, "retry-server-errors", false, "retry 5xx and 429 answers with backoff instead of exiting")
 	fs.BoolVar(&o.json, "json", false, `print one JSON object per event and line: {"type":...,"data":...,"id":...}`)
 	fs.BoolVar(&o.verbose, "v", false, "report connection state changes on standard error")
+	fs.BoolVar(&o.comments, "comments", false, `print the stream's comments too (": text" lines, such as heartbeats), in order with the events`)
+	fs.IntVar(&o.maxLineBytes, "max-line-bytes", 0, "exit 1 if a line of the stream is longer than `N` bytes (0: no limit, as in browsers)")
+	fs.IntVar(&o.maxEventBytes, "max-event-bytes", 0, "exit 1 if the data of an event is larger than `N` bytes (0: no limit, as in browsers)")
 	rest, err := m.parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -103,8 +110,8 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	if len(rest) != 1 {
 		return usageError{fmt.Errorf("want exactly one URL, got %d arguments", len(rest))}
 	}
-	if o.maxEvents < 0 || o.maxAttempts < 0 || o.timeout < 0 || o.idleTimeout < 0 {
-		return usageError{errors.New("-max-events, -max-attempts, -timeout and -idle-timeout must not be negative")}
+	if o.maxEvents < 0 || o.maxAttempts < 0 || o.timeout < 0 || o.idleTimeout < 0 || o.maxLineBytes < 0 || o.maxEventBytes < 0 {
+		return usageError{errors.New("-max-events, -max-attempts, -timeout, -idle-timeout, -max-line-bytes and -max-event-bytes must not be negative")}
 	}
 	c := &client.Client{
 		URL:               rest[0],
@@ -116,6 +123,8 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 		MaxAttempts:       o.maxAttempts,
 		RetryServerErrors: o.retryServerErrors,
 		ReadIdleTimeout:   o.idleTimeout,
+		MaxLineBytes:      o.maxLineBytes,
+		MaxEventBytes:     o.maxEventBytes,
 	}
 	if isFlagSet(fs, "d") {
 		body, err := m.readDataArg(o.data)
@@ -143,14 +152,27 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 		runCtx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	emit := printText
+	emit, emitComment := printText, printTextComment
 	if o.json {
-		emit = printJSON
+		emit, emitComment = printJSON, printJSONComment
+	}
+	var commentErr error
+	if o.comments {
+		// OnComment runs on the goroutine of the loop below, in order with
+		// the events it yields.
+		c.OnComment = func(text string) {
+			if commentErr == nil {
+				commentErr = emitComment(m.Stdout, text)
+			}
+		}
 	}
 	n := 0
 	for ev, err := range c.Events(runCtx) {
 		if err != nil {
 			return listenError(ctx, runCtx, o, err)
+		}
+		if commentErr != nil {
+			return fmt.Errorf("writing a comment: %w", commentErr)
 		}
 		if err := emit(m.Stdout, ev); err != nil {
 			return fmt.Errorf("writing event: %w", err)
@@ -204,6 +226,23 @@ func printJSON(w io.Writer, ev sse.Event) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(jsonEvent{Type: ev.Type, Data: ev.Data, ID: ev.ID})
+}
+
+// jsonComment is the line printed for each comment with -json -comments.
+type jsonComment struct {
+	Comment string `json:"comment"`
+}
+
+func printJSONComment(w io.Writer, text string) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(jsonComment{Comment: text})
+}
+
+// printTextComment prints a comment as the stream sent it, on one line.
+func printTextComment(w io.Writer, text string) error {
+	_, err := io.WriteString(w, ": "+text+"\n")
+	return err
 }
 
 // printText prints an event for people: a header line with its type and id,

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ssehub/ssehub/console"
 	"github.com/ssehub/ssehub/demo"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
@@ -31,6 +34,7 @@ Serves, on one address:
   /sse/stream            the demo's event stream
   /.well-known/mercure   the Mercure hub: subscribe with GET, publish with POST
   /healthz, /metrics     health check and Prometheus metrics
+  /ui                    the operator console, with -ui-key
 "ssehub" with no command does the same.
 
 The hub's history (for clients that reconnect with Last-Event-ID) is kept
@@ -56,6 +60,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		"most resumable demo streams producing at once for one client address (429 beyond); 0: no limit")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	pprofAddr := fs.String("pprof", "", "`host:port` to serve Go runtime profiles on (/debug/pprof/), on its own\nlistener; empty (the default) serves none. Keep it on a loopback address")
+	uiKey := fs.String("ui-key", "", "operator key of the console at /ui (at least 16 characters); empty (the default)\nserves no console. Keep it secret: the console can read and publish everything")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
@@ -97,6 +102,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 
 	hubCfg.Logger = logger
+	metrics := prometheus.NewRegistry()
+	hubCfg.Registry = metrics
 	hubSrv, err := mercure.New(*hubCfg)
 	if err != nil {
 		return usageError{err}
@@ -118,6 +125,17 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
+	if *uiKey != "" {
+		ui, err := console.New(console.Config{Key: *uiKey, Hub: hubSrv.Hub(), Metrics: metrics, Publisher: hubSrv,
+			PublisherJWTKey: hubCfg.PublisherJWTKey, PublisherJWTAlg: hubCfg.PublisherJWTAlg,
+			Addr: ln.Addr().String(), Logger: logger})
+		if err != nil {
+			return usageError{fmt.Errorf("-ui-key: %w", err)}
+		}
+		defer ui.Close()
+		ui.Register(mux)
+		logger.Info("operator console", "console", "http://"+ln.Addr().String()+console.Path+"/")
+	}
 	return serveHTTP(ctx, guard.Listener(ln), mux, *shutdownTimeout, logger, hubSrv.Shutdown, func(srv *http.Server) {
 		netLim.apply(srv)
 		guard.Wrap(srv)

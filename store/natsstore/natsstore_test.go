@@ -90,3 +90,24 @@ func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
 	srv := servertest.StartNATS(t)
 	hubtest.TestOutage(t, open(t, srv.Addr, natsstore.Options{MaxUpdates: 100000}), srv.Stop, srv.Start)
 }
+
+func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	stream := servertest.Unique("NODES")
+	a, b := open(t, addr, natsstore.Options{Stream: stream}), open(t, addr, natsstore.Options{Stream: stream})
+	t.Cleanup(func() { deleteBucket(t, addr, a.NodesBucket()) })
+	hubtest.TestPresence(t, a, b)
+}
+
+// deleteBucket removes a key-value bucket a test created.
+func deleteBucket(t *testing.T, addr, bucket string) {
+	nc, err := nats.Connect("nats://" + addr)
+	if err != nil {
+		t.Logf("deleting bucket %s: %v", bucket, err)
+		return
+	}
+	defer nc.Close()
+	if js, err := jetstream.New(nc); err == nil {
+		js.DeleteKeyValue(context.Background(), bucket)
+	}
+}

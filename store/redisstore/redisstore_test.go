@@ -110,3 +110,9 @@ func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
 		t.Fatal("the follower never delivered the update appended after the loss")
 	}
 }
+
+func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	prefix := servertest.Unique("presence")
+	hubtest.TestPresence(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
+}
