@@ -78,7 +78,7 @@ func ForwardedFor(h http.Header) []netip.Addr {
 	for _, line := range h.Values("X-Forwarded-For") {
 		for v := range strings.SplitSeq(line, ",") {
 			a, err := netip.ParseAddr(strings.TrimSpace(v))
-			if err != nil {
+			if err != nil || a.Zone() != "" {
 				out = append(out, netip.Addr{})
 				continue
 			}
