@@ -81,7 +81,7 @@ start_hub() {
 		return
 	fi
 	"${hub_pin[@]}" "$tmp/ssehub" serve -addr 127.0.0.1:0 -log-format json \
-		-jwt-key "$key" -anonymous -history-size 6000 -store "$store" \
+		-jwt-key "$key" -anonymous -store "$store" \
 		-max-conns-per-client 0 -conn-rate 0 "$@" 2>"$tmp/hub.log" &
 	hub_pid=$!
 	hub_url=""

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,6 +24,8 @@ const cachedPageSize = 4096
 const (
 	DefaultQueueSize      = 1000
 	DefaultReplayPageSize = 256
+	// DefaultPageBytes bounds what one Drain hands out (Config.PageBytes).
+	DefaultPageBytes = 256 << 10
 )
 
 // Config configures a Hub. Only Store is required.
@@ -34,9 +37,15 @@ type Config struct {
 	// subscriber whose queue overflows is ended with ErrSlowConsumer.
 	// Zero means DefaultQueueSize.
 	QueueSize int
-	// ReplayPageSize is how many updates a replay reads from the store at a
-	// time. Zero means DefaultReplayPageSize.
+	// ReplayPageSize is the most updates a replay reads from the store at a
+	// time; fewer when updates are large (see PageBytes). Zero means
+	// DefaultReplayPageSize.
 	ReplayPageSize int
+	// PageBytes bounds, in encoded bytes, what one Drain hands out: a page
+	// of history or a batch of live updates (at least one update, however
+	// large). A subscriber that stops reading therefore holds one page,
+	// not its history or its whole queue. Zero means DefaultPageBytes.
+	PageBytes int
 	// ReplayCache is how many of the newest updates the hub keeps encoded
 	// in memory, so that replays of them neither read the store nor encode
 	// again. Zero means DefaultReplayCache; negative, none.
@@ -57,6 +66,11 @@ type Stats struct {
 	Replayed      uint64 // messages sent from history to subscribers
 	Replays       uint64 // subscriptions that asked for a replay
 	SlowConsumers uint64 // subscriptions ended because their queue overflowed
+	// ReplayBytes is the size of the replay pages handed out by Drain and
+	// not yet superseded by the next Drain of the same subscription: what
+	// replays hold in memory now, at most about one page per replaying
+	// subscription.
+	ReplayBytes int64
 }
 
 // Hub publishes updates to a Store and fans out what the store delivers to
@@ -65,6 +79,7 @@ type Hub struct {
 	store     Store
 	queueSize int
 	pageSize  int
+	pageBytes int
 	recent    *recent
 	log       *slog.Logger
 	matcher   Matcher
@@ -82,6 +97,7 @@ type Hub struct {
 	done   chan struct{}
 
 	published, dispatched, delivered, replayed, replays, slow atomic.Uint64
+	replayBytes                                               atomic.Int64
 }
 
 // index finds the subscribers of an update without scanning them all.
@@ -102,6 +118,7 @@ func New(cfg Config) (*Hub, error) {
 		store:     cfg.Store,
 		queueSize: cfg.QueueSize,
 		pageSize:  cfg.ReplayPageSize,
+		pageBytes: cmp.Or(max(cfg.PageBytes, 0), DefaultPageBytes),
 		recent:    newRecent(cfg.ReplayCache, cfg.ReplayCacheBytes),
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
@@ -262,6 +279,10 @@ type Replay struct {
 	AfterID string
 	// Earliest replays the whole history.
 	Earliest bool
+	// OrEarliest replays the whole history when AfterID is not (or no
+	// longer) in history, instead of nothing: a subscriber whose id was
+	// trimmed gets everything still kept. ReplayFound tells the two apart.
+	OrEarliest bool
 }
 
 // SubscribeRequest describes a new subscription.
@@ -324,13 +345,18 @@ type Subscription struct {
 	lastSent          uint64 // highest Seq handed out, to drop duplicates
 	page              []*Message
 	found             bool
+	readN             int // updates the next store read asks for
+	// inflight is the size of the replay page handed out last (counted in
+	// Hub.replayBytes until the next Drain or the end).
+	inflight atomic.Int64
 }
 
 // Subscribe registers a subscription and returns it. Live updates published
 // after Subscribe returns are delivered, and none acknowledged before it was
 // called; with req.Replay the history after
 // the given ID (or all of it) comes first, with neither gap nor duplicate at
-// the seam. An unknown AfterID replays nothing (ReplayFound reports it). The
+// the seam. An unknown AfterID replays nothing, or everything with
+// Replay.OrEarliest (ReplayFound reports it). The
 // caller must Close the subscription.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
 	if len(req.Selectors) == 0 {
@@ -363,6 +389,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 			seq, err := h.store.Lookup(ctx, r.AfterID)
 			switch {
 			case errors.Is(err, ErrUnknownID):
+				replay = r.OrEarliest
 			case err != nil:
 				return nil, fmt.Errorf("hub: subscribe: look up last event id %q: %w", r.AfterID, err)
 			default:
@@ -396,6 +423,7 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	s.lastSent = after
 	if replay && after < live {
 		s.replaying, s.cursor, s.replayEnd = true, after, live
+		s.readN = h.recent.fit(h.pageBytes, h.pageSize)
 		s.signal()
 	}
 	return s, nil
@@ -500,6 +528,7 @@ func (h *Hub) Stats() Stats {
 		Replayed:      h.replayed.Load(),
 		Replays:       h.replays.Load(),
 		SlowConsumers: h.slow.Load(),
+		ReplayBytes:   h.replayBytes.Load(),
 	}
 }
 
@@ -579,6 +608,7 @@ func (s *Subscription) end(err error) {
 		s.mu.Lock()
 		s.queue = nil
 		s.mu.Unlock()
+		h.replayBytes.Add(-s.inflight.Swap(0))
 		close(s.done)
 		if s.notify != nil {
 			s.notify()
@@ -657,10 +687,14 @@ func (s *Subscription) enqueue(m *Message) bool {
 }
 
 // Drain appends to dst the messages ready for the subscriber, in order —
-// history first while a replay is in progress, then everything queued —
-// and returns it. It does not block on the queue; during a replay it reads
-// one page from the store. The messages' Bytes are shared: do not modify
-// them. After Done, Drain returns dst and the subscription's Err.
+// history first while a replay is in progress, then what is queued — and
+// returns it. It hands out at most about Config.PageBytes at a time (at
+// least one message), so a caller that writes what it got before draining
+// again holds one page per subscriber, however far behind it is; it
+// signals Ready again when more is waiting. It does not block on the
+// queue; during a replay it may read one page from the store. The
+// messages' Bytes are shared: do not modify them. After Done, Drain
+// returns dst and the subscription's Err.
 func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, error) {
 	select {
 	case <-s.done:
@@ -668,70 +702,116 @@ func (s *Subscription) Drain(ctx context.Context, dst []*Message) ([]*Message, e
 	default:
 	}
 	if s.replaying {
-		// Recent history comes from the hub's cache, already encoded;
-		// older history from the store.
-		// A cached page costs no I/O: larger pages mean fewer, larger
-		// writes to the subscriber.
-		limit := s.h.pageSize
-		page, cached := s.h.recent.page(s.cursor, cachedPageSize, s.page[:0])
-		if cached {
-			limit = cachedPageSize
-		}
-		if !cached {
-			ups, err := s.h.store.Read(ctx, s.cursor, s.h.pageSize)
-			if err != nil {
-				return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
-			}
-			for _, u := range ups {
-				page = append(page, &Message{Update: u})
-			}
-		}
-		done := len(page) < limit
-		for i, m := range page {
-			page[i] = nil
-			u := m.Update
-			if u.Seq > s.replayEnd {
-				// Everything up to replayEnd has been read (or trimmed
-				// meanwhile): the live queue takes over from here.
-				done = true
-				break
-			}
-			s.cursor = u.Seq
-			if u.Seq <= s.lastSent || !s.wants(u) {
-				continue
-			}
-			if m.Bytes == nil {
-				var err error
-				if m, err = encode(u); err != nil {
-					continue
-				}
-			}
-			s.lastSent = u.Seq
-			s.h.replayed.Add(1)
-			dst = append(dst, m)
-		}
-		s.page = page[:0]
-		if done || s.cursor >= s.replayEnd {
-			s.replaying = false
-			s.page = nil
-		}
-		s.signal() // more history, or the live queue, may be waiting
-		return dst, nil
+		return s.drainHistory(ctx, dst)
+	}
+	if n := s.inflight.Swap(0); n != 0 {
+		s.h.replayBytes.Add(-n)
 	}
 	s.mu.Lock()
 	q := s.queue
-	s.queue = s.spare[:0]
-	s.mu.Unlock()
+	// Hand out a page: what a slow writer copies is bounded by the page,
+	// not by the queue, whose messages are shared with other subscribers.
+	take, size := len(q), 0
 	for i, m := range q {
+		if size >= s.h.pageBytes {
+			take = i
+			break
+		}
+		size += len(m.Bytes)
+	}
+	s.queue = append(s.spare[:0], q[take:]...)
+	more := len(s.queue) > 0
+	s.mu.Unlock()
+	for i, m := range q[:take] {
 		if m.Update.Seq > s.lastSent {
 			s.lastSent = m.Update.Seq
 			dst = append(dst, m)
 		}
 		q[i] = nil
 	}
+	clear(q[take:])
 	s.spare = q[:0]
+	if more {
+		s.signal()
+	}
 	return dst, nil
 }
+
+// drainHistory appends the next page of history to dst. Recent history
+// comes from the hub's cache, already encoded, older history from the
+// store; either way the page ends once it holds pageBytes, and the cursor
+// stays on the last update handed out, so nothing read beyond the page is
+// kept.
+func (s *Subscription) drainHistory(ctx context.Context, dst []*Message) ([]*Message, error) {
+	h := s.h
+	limit := cachedPageSize
+	page, cached := h.recent.page(s.cursor, cachedPageSize, s.page[:0])
+	if !cached {
+		limit = s.readN
+		ups, err := h.store.Read(ctx, s.cursor, limit)
+		if err != nil {
+			return dst, fmt.Errorf("hub: replay after seq %d: %w", s.cursor, err)
+		}
+		for _, u := range ups {
+			page = append(page, &Message{Update: u})
+		}
+	}
+	done := len(page) < limit
+	size, read := 0, 0
+	for _, m := range page {
+		u := m.Update
+		if u.Seq > s.replayEnd {
+			// Everything up to replayEnd has been read (or trimmed
+			// meanwhile): the live queue takes over from here.
+			done = true
+			break
+		}
+		if size >= h.pageBytes {
+			done = false
+			break
+		}
+		s.cursor = u.Seq
+		read += len(u.Data)
+		if u.Seq <= s.lastSent || !s.wants(u) {
+			continue
+		}
+		if m.Bytes == nil {
+			var err error
+			if m, err = encode(u); err != nil {
+				continue
+			}
+		}
+		s.lastSent = u.Seq
+		size += len(m.Bytes)
+		h.replayed.Add(1)
+		dst = append(dst, m)
+	}
+	if !cached && len(page) > 0 {
+		// The next read asks for as many updates as fit in a page at the
+		// size of these, so that a history of large updates is not read
+		// (and decoded) many pages at a time.
+		s.readN = fit(h.pageBytes, h.pageSize, read/len(page))
+	}
+	clear(page)
+	s.page = page[:0]
+	h.replayBytes.Add(int64(size) - s.inflight.Swap(int64(size)))
+	if done || s.cursor >= s.replayEnd {
+		s.replaying = false
+		s.page = nil
+	}
+	s.signal() // more history, or the live queue, may be waiting
+	return dst, nil
+}
+
+// fit returns how many updates of about size bytes fit in pageBytes,
+// between 1 and most.
+func fit(pageBytes, most, size int) int {
+	return min(most, pageBytes/(size+updateOverhead)+1)
+}
+
+// updateOverhead is what an update costs beyond its data in estimates of
+// page sizes: id, topics, event framing.
+const updateOverhead = 128
 
 // Receive waits until messages are ready and returns them (see Drain), or
 // returns an error when ctx ends or the subscription ends. It is the

@@ -87,4 +87,16 @@ func (r *recent) page(after uint64, limit int, dst []*Message) ([]*Message, bool
 	return dst, true
 }
 
+// fit returns how many updates of the cache's average size fit in
+// pageBytes, between 1 and most; 1 when the cache is empty, so that a
+// first read of unknown updates is one update, not most of them.
+func (r *recent) fit(pageBytes, most int) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.n == 0 {
+		return 1
+	}
+	return fit(pageBytes, most, r.bytes/r.n/2) // size counts data twice
+}
+
 func (r *recent) at(i int) *Message { return r.ring[(r.start+i)%len(r.ring)] }

@@ -85,6 +85,16 @@ type Config struct {
 	Timeout        time.Duration
 	// ConnectConcurrency bounds the connections being opened at once.
 	ConnectConcurrency int
+	// HTTP2 subscribes over HTTP/2: negotiated over TLS for an https://
+	// hub, cleartext with prior knowledge (h2c) for an http:// one.
+	HTTP2 bool
+	// StreamsPerConn is how many HTTP/2 subscribers share one connection:
+	// 1 (the default) gives each its own, as distinct users have; more
+	// packs them as one browser's tabs share a connection.
+	StreamsPerConn int
+	// InsecureSkipVerify accepts any certificate from an https:// hub (a
+	// development hub's self-signed one).
+	InsecureSkipVerify bool
 	// PID, when positive, is the hub's process id: its CPU time and memory
 	// are read from /proc before and after.
 	PID int
@@ -197,6 +207,7 @@ type run struct {
 	first    int // lowest sequence number a subscriber expects
 	sources  []net.IP
 	subs     []*subscriber
+	h2       []*http.Transport // HTTP2: one per StreamsPerConn subscribers
 	latency  *Histogram
 	connect  *Histogram
 	start    time.Time
@@ -258,6 +269,12 @@ func (c *Config) validate() error {
 	if c.ConnectConcurrency <= 0 {
 		c.ConnectConcurrency = DefaultConnectConcurrency
 	}
+	if c.StreamsPerConn < 0 {
+		return errors.New("streams per connection must not be negative")
+	}
+	if c.StreamsPerConn == 0 {
+		c.StreamsPerConn = 1
+	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 200 * time.Millisecond
 	}
@@ -299,6 +316,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r.sources = sourceAddrs(hub.Hostname(), cfg.SourceAddrs, cfg.Subscribers+cfg.Slow)
 	r.phase.Store("connect")
+	if cfg.HTTP2 {
+		r.h2 = r.newH2Transports()
+		defer func() {
+			for _, tr := range r.h2 {
+				tr.CloseIdleConnections()
+			}
+		}()
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,7 @@ func newPublisher(r *run) *publisher {
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     30 * time.Second,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: r.cfg.InsecureSkipVerify},
 	}
 	return &publisher{r: r, tr: tr, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ssehub/ssehub/sse"
@@ -112,9 +113,13 @@ func (s *subscriber) run(ctx context.Context, r *run, sem chan struct{}, headers
 
 // connect dials the hub from the subscriber's source address, sends the
 // subscription request and reads the response headers, all within
-// ConnectTimeout. It returns the connection and the event-stream body.
-func (s *subscriber) connect(ctx context.Context, r *run) (net.Conn, io.Reader, error) {
+// ConnectTimeout. It returns what ends the subscription (the connection,
+// or over HTTP/2 the stream) and the event-stream body.
+func (s *subscriber) connect(ctx context.Context, r *run) (io.Closer, io.Reader, error) {
 	cfg := r.cfg
+	if cfg.HTTP2 {
+		return s.connectH2(ctx, r)
+	}
 	d := net.Dialer{Timeout: cfg.ConnectTimeout}
 	if len(r.sources) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: r.sources[s.index%len(r.sources)]}
@@ -131,6 +136,7 @@ func (s *subscriber) connect(ctx context.Context, r *run) (net.Conn, io.Reader, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
+
 	// Closing with a reset leaves no TIME_WAIT behind: tens of thousands of
 	// subscribers closed at the end of a run would otherwise hold the
 	// client ports and slow the next run's connects to a crawl.
@@ -138,9 +144,9 @@ func (s *subscriber) connect(ctx context.Context, r *run) (net.Conn, io.Reader, 
 		_ = tc.SetLinger(0)
 	}
 	if r.hub.Scheme == "https" {
-		conn = tls.Client(conn, &tls.Config{ServerName: r.hub.Hostname(), NextProtos: []string{"http/1.1"}})
+		conn = tls.Client(conn, &tls.Config{ServerName: r.hub.Hostname(), NextProtos: []string{"http/1.1"}, InsecureSkipVerify: cfg.InsecureSkipVerify})
 	}
-	fail := func(err error) (net.Conn, io.Reader, error) {
+	fail := func(err error) (io.Closer, io.Reader, error) {
 		conn.Close()
 		return nil, nil, err
 	}
@@ -149,18 +155,7 @@ func (s *subscriber) connect(ctx context.Context, r *run) (net.Conn, io.Reader, 
 	_ = conn.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
 
 	u := r.subscribeURL()
-	req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	if cfg.SubscriberToken != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.SubscriberToken)
-	}
-	switch cfg.Replay {
-	case ReplayFirst:
-		req.Header.Set("Last-Event-ID", r.updateID(0))
-	case ReplayEarliest:
-		req.Header.Set("Last-Event-ID", "earliest")
-	}
+	req := &http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: r.subscribeHeader(), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 	bw := bufio.NewWriterSize(conn, 1024)
 	if err := req.Write(bw); err != nil {
 		return fail(fmt.Errorf("sending the subscription request: %w", err))
@@ -173,13 +168,106 @@ func (s *subscriber) connect(ctx context.Context, r *run) (net.Conn, io.Reader, 
 	if err != nil {
 		return fail(fmt.Errorf("reading the response headers: %w", err))
 	}
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return fail(fmt.Errorf("subscribing to %s: %s: %q", u.Redacted(), resp.Status, msg))
-	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
-		return fail(fmt.Errorf("subscribing to %s: Content-Type %q, want text/event-stream", u.Redacted(), resp.Header.Get("Content-Type")))
+	if err := checkSubscribed(resp, u); err != nil {
+		return fail(err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, resp.Body, nil
+}
+
+// subscribeHeader is the header of every subscription request.
+func (r *run) subscribeHeader() http.Header {
+	h := http.Header{}
+	h.Set("Accept", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	if r.cfg.SubscriberToken != "" {
+		h.Set("Authorization", "Bearer "+r.cfg.SubscriberToken)
+	}
+	switch r.cfg.Replay {
+	case ReplayFirst:
+		h.Set("Last-Event-ID", r.updateID(0))
+	case ReplayEarliest:
+		h.Set("Last-Event-ID", "earliest")
+	}
+	return h
+}
+
+// checkSubscribed tells whether resp starts an event stream.
+func checkSubscribed(resp *http.Response, u *url.URL) error {
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return fmt.Errorf("subscribing to %s: %s: %q", u.Redacted(), resp.Status, msg)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		return fmt.Errorf("subscribing to %s: Content-Type %q, want text/event-stream", u.Redacted(), resp.Header.Get("Content-Type"))
+	}
+	return nil
+}
+
+// connectH2 opens the subscription as a stream on the HTTP/2 connection
+// the subscriber shares with StreamsPerConn-1 others.
+func (s *subscriber) connectH2(ctx context.Context, r *run) (io.Closer, io.Reader, error) {
+	u := r.subscribeURL()
+	// The stream outlives connect, so its context is cancelled by the
+	// returned closer; only the wait for the headers is bounded here.
+	streamCtx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(streamCtx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("subscription request: %w", err)
+	}
+	req.Header = r.subscribeHeader()
+	timer := time.AfterFunc(r.cfg.ConnectTimeout, cancel)
+	resp, err := r.h2[s.index/r.cfg.StreamsPerConn%len(r.h2)].RoundTrip(req)
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("subscribing over HTTP/2: %w", err)
+	}
+	if !timer.Stop() {
+		resp.Body.Close()
+		return nil, nil, fmt.Errorf("subscribing over HTTP/2: no response headers within %s", r.cfg.ConnectTimeout)
+	}
+	if resp.ProtoMajor != 2 {
+		resp.Body.Close()
+		cancel()
+		return nil, nil, fmt.Errorf("subscribing over HTTP/2: the hub answered over %s", resp.Proto)
+	}
+	if err := checkSubscribed(resp, u); err != nil {
+		resp.Body.Close()
+		cancel()
+		return nil, nil, err
+	}
+	return closerFunc(func() error { cancel(); return resp.Body.Close() }), resp.Body, nil
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// newH2Transports returns the HTTP/2 transports of the subscribers, one
+// per StreamsPerConn of them, each dialling from its share of the source
+// addresses.
+func (r *run) newH2Transports() []*http.Transport {
+	n := (r.cfg.Subscribers + r.cfg.Slow + r.cfg.StreamsPerConn - 1) / r.cfg.StreamsPerConn
+	trs := make([]*http.Transport, max(n, 1))
+	for i := range trs {
+		var p http.Protocols
+		if r.hub.Scheme == "https" {
+			p.SetHTTP2(true)
+		} else {
+			p.SetUnencryptedHTTP2(true)
+		}
+		d := &net.Dialer{Timeout: r.cfg.ConnectTimeout}
+		if len(r.sources) > 0 {
+			d.LocalAddr = &net.TCPAddr{IP: r.sources[i%len(r.sources)]}
+		}
+		trs[i] = &http.Transport{
+			Protocols:          &p,
+			DialContext:        d.DialContext,
+			TLSClientConfig:    &tls.Config{InsecureSkipVerify: r.cfg.InsecureSkipVerify},
+			DisableCompression: true,
+			HTTP2:              &http.HTTP2Config{MaxReceiveBufferPerStream: 1 << 20},
+		}
+	}
+	return trs
 }

@@ -44,28 +44,38 @@ const (
 	DefaultBodyTimeout = 30 * time.Second
 	// DefaultPublishRate and DefaultPublishBurst bound how often one
 	// publisher (a token subject, or an address for tokens without one)
-	// publishes: generous for a backend, a bound for a leaked token.
+	// publishes: generous for a backend (a burst of ten thousand, as a
+	// load test publishes), a bound for a leaked token.
 	DefaultPublishRate  = 1000
-	DefaultPublishBurst = 1000
+	DefaultPublishBurst = 10_000
 )
 
 // healthTimeout bounds the store check of HealthPath.
 const healthTimeout = 2 * time.Second
 
 // Config configures a Server. The zero value is a working hub with an
-// in-memory history of 1000 updates that refuses every publisher (no key)
+// in-memory history of 64 MiB that refuses every publisher (no key)
 // and every subscriber (no key, no anonymous access).
 type Config struct {
-	// Store keeps history. Nil: an in-memory store bounded by HistorySize
-	// and HistoryAge, closed by Server.Close. A given Store is not closed.
+	// Store keeps history. Nil: an in-memory store bounded by HistoryBytes,
+	// HistorySize and HistoryAge, closed by Server.Close. A given Store is
+	// not closed.
 	Store hub.Store
-	// HistorySize bounds the in-memory history by count: 0 means 1000, a
-	// negative value keeps none.
+	// HistoryBytes bounds the in-memory history by size: 0 means
+	// memory.DefaultMaxBytes, negative no byte bound.
+	HistoryBytes int64
+	// HistorySize bounds the in-memory history by count: 0 means
+	// memory.DefaultMaxUpdates, a negative value keeps none.
 	HistorySize int
 	// HistoryAge bounds the in-memory history by age; 0: no age limit.
 	HistoryAge time.Duration
 	// QueueSize bounds each subscriber's queue; 0 means hub.DefaultQueueSize.
 	QueueSize int
+	// PageBytes bounds what a stream's writer takes from the hub at a time
+	// (a page of history, a batch of live updates): what a subscriber that
+	// stops reading holds besides its socket buffer. 0 means
+	// hub.DefaultPageBytes.
+	PageBytes int
 
 	// PublisherJWTKey checks publishers' tokens: an HMAC secret, or for RS*
 	// an RSA public key in PEM. Empty: every publisher is refused.
@@ -197,13 +207,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.store = c.Store
 	if s.store == nil {
-		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxAge: c.HistoryAge})
+		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxBytes: c.HistoryBytes, MaxAge: c.HistoryAge})
 		s.ownsStore = true
 	}
 	// The hub's cache of encoded updates covers the whole history when it
 	// is larger than the default, so that replays rarely read the store.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache)})
+		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)

@@ -49,7 +49,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 
 	hreq := hub.SubscribeRequest{Selectors: req.selectors, Private: acc.subscribe, Payload: acc.payload}
 	if req.replay {
-		hreq.Replay = &hub.Replay{AfterID: req.lastEventID, Earliest: req.lastEventID == earliest}
+		// An id no longer in history (or never in it) gets what history
+		// still holds, and the response says "earliest": the subscriber
+		// learns that it may have missed updates (see docs/history.md).
+		hreq.Replay = &hub.Replay{AfterID: req.lastEventID, Earliest: req.lastEventID == earliest, OrEarliest: true}
 	}
 	// A plain HTTP/1.1 stream is taken over after its headers and served by
 	// the writer pool (see pool.go); the session exists from the start so

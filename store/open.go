@@ -7,9 +7,12 @@
 //	redis://:password@host:6379/0?key=ssehub&size=1000&age=1h   Redis Streams
 //	nats://host:4222?stream=SSEHUB&hub=default&size=1000&age=1h  NATS JetStream
 //
-// Parameters every scheme takes: size, the most updates kept in history
-// (default Options.HistorySize), and age, a Go duration after which updates
-// leave history (default Options.HistoryAge; 0 or absent: no age limit).
+// Parameters every scheme takes: bytes, the most bytes of updates kept in
+// history (a number with an optional unit, 64MiB, 1GiB, 500MB; default
+// Options.HistoryBytes, else the store's own: DefaultBytesOnDisk for bolt
+// and NATS, DefaultBytesRedis, DefaultBytesMemory; -1 for no byte bound), size, the most updates kept (default Options.HistorySize),
+// and age, a Go duration after which updates leave history (default
+// Options.HistoryAge; 0 or absent: no age limit).
 // bolt also takes timeout (how long to wait for the file lock); redis takes
 // key (the key prefix, shared by the nodes of one hub) plus go-redis's own
 // URL parameters (dial_timeout, read_timeout, pool_size, …), and rediss://
@@ -37,10 +40,21 @@ import (
 // Schemes lists the URL schemes Open knows, for messages and help texts.
 const Schemes = "memory://, bolt://, redis:// (or rediss://), nats://"
 
+// The stores' default byte bounds of history, for help texts: on disk
+// (bolt://, nats://), in Redis's memory, in this process's memory.
+const (
+	DefaultBytesOnDisk = boltstore.DefaultMaxBytes
+	DefaultBytesRedis  = redisstore.DefaultMaxBytes
+	DefaultBytesMemory = memory.DefaultMaxBytes
+)
+
 // Options are the defaults of the URL's parameters.
 type Options struct {
+	// HistoryBytes is the default of the bytes parameter: 0 means each
+	// store's default; negative, no byte bound.
+	HistoryBytes int64
 	// HistorySize is the default of the size parameter: 0 means each
-	// store's default (1000); negative keeps no history (memory only).
+	// store's default; negative keeps no history (memory only).
 	HistorySize int
 	// HistoryAge is the default of the age parameter; 0: no age limit.
 	HistoryAge time.Duration
@@ -72,13 +86,14 @@ func Open(ctx context.Context, rawURL string, opts Options) (hub.Store, error) {
 	q := u.Query()
 	p := params{url: rawURL, q: q}
 	size := p.int("size", opts.HistorySize)
+	bytes := p.bytes("bytes", opts.HistoryBytes)
 	age := p.duration("age", opts.HistoryAge)
 	switch strings.ToLower(scheme) {
 	case "memory":
 		if err := p.done(); err != nil {
 			return nil, err
 		}
-		return memory.New(memory.Options{MaxUpdates: size, MaxAge: age}), nil
+		return memory.New(memory.Options{MaxUpdates: size, MaxBytes: bytes, MaxAge: age}), nil
 	case "bolt":
 		timeout := p.duration("timeout", 0)
 		if err := p.done(); err != nil {
@@ -87,7 +102,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (hub.Store, error) {
 		if path == "" {
 			return nil, fmt.Errorf("store URL %q has no file: want bolt:///absolute/path.db or bolt://relative.db", rawURL)
 		}
-		return boltstore.Open(path, boltstore.Options{MaxUpdates: size, MaxAge: age, Timeout: timeout})
+		return boltstore.Open(path, boltstore.Options{MaxUpdates: size, MaxBytes: bytes, MaxAge: age, Timeout: timeout})
 	case "redis", "rediss":
 		prefix := p.string("key", "")
 		if p.err != nil {
@@ -96,9 +111,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (hub.Store, error) {
 		u.RawQuery = q.Encode() // what is left is go-redis's
 		co, err := redis.ParseURL(u.String())
 		if err != nil {
-			return nil, fmt.Errorf("store URL %q: %w (our parameters: key, size, age)", rawURL, err)
+			return nil, fmt.Errorf("store URL %q: %w (our parameters: key, size, bytes, age)", rawURL, err)
 		}
-		return redisstore.Open(ctx, redisstore.Options{Client: co, Prefix: prefix, MaxUpdates: size, MaxAge: age})
+		return redisstore.Open(ctx, redisstore.Options{Client: co, Prefix: prefix, MaxUpdates: size, MaxBytes: bytes, MaxAge: age})
 	case "nats":
 		stream := p.string("stream", "")
 		hubName := p.string("hub", "")
@@ -108,7 +123,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (hub.Store, error) {
 		}
 		u.RawQuery = ""
 		return natsstore.Open(ctx, natsstore.Options{URL: u.String(), Stream: stream, Hub: hubName,
-			MaxUpdates: size, MaxAge: age, Replicas: replicas})
+			MaxUpdates: size, MaxBytes: bytes, MaxAge: age, Replicas: replicas})
 	default:
 		return nil, fmt.Errorf("store URL %q: unknown scheme %q: want one of %s", rawURL, scheme, Schemes)
 	}
@@ -139,6 +154,18 @@ func (p *params) int(name string, def int) int {
 	n, err := strconv.Atoi(v)
 	if err != nil && p.err == nil {
 		p.err = fmt.Errorf("store URL %q: parameter %s=%q is not an integer", p.url, name, v)
+	}
+	return n
+}
+
+func (p *params) bytes(name string, def int64) int64 {
+	v := p.string(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := ParseBytes(v)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("store URL %q: parameter %s: %w", p.url, name, err)
 	}
 	return n
 }

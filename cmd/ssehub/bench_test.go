@@ -219,3 +219,27 @@ func TestBench_MeasuresTheRealHubEndToEnd(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// On its defaults (the bolt store, no history flag), the hub keeps enough
+// history that subscribers reconnecting after missing 5,000 updates get
+// every one of them (issue 14: with a history of 1,000 updates by count
+// they got none).
+func TestServe_DefaultsReplayEveryOneOf5000MissedUpdates(t *testing.T) {
+	const key = "defaults-secret"
+	s := startServer(t, "-jwt-key", key)
+	code, stdout, stderr := runMain(t, "", nil, "bench", "-hub", s.url+"/.well-known/mercure", "-jwt-key", key,
+		"-subscribers", "2", "-updates", "5001", "-replay", "first", "-json", "-quiet")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Expected, Distinct, Lost int64
+		Stop                     string
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Expected != 10000 || res.Distinct != 10000 || res.Lost != 0 || res.Stop != "complete" {
+		t.Fatalf("replay after 5,000 missed updates = %+v, want 10000 of 10000", res)
+	}
+}

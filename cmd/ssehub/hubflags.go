@@ -2,9 +2,11 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 
 	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/store"
 )
 
 // addHubFlags registers the hub's flags on fs and returns the Config they
@@ -34,8 +36,16 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 		"interval of the comment that keeps idle streams open through proxies; negative disables it")
 	fs.DurationVar(&c.Coalesce, "coalesce", mercure.DefaultCoalesce,
 		"how long stream writers pause after a round of writes so that updates published\nmeanwhile leave in one write (CPU against latency); negative: a goroutine per stream")
-	fs.IntVar(&c.HistorySize, "history-size", 1000,
-		"how many updates to keep for clients that reconnect (Last-Event-ID);\nnegative keeps none (memory:// only); a store URL's size parameter wins")
+	fs.Func("history-bytes", fmt.Sprintf("most bytes of updates kept for clients that reconnect (Last-Event-ID), e.g. 64MiB or 2GiB;\n"+
+		"when not set, the store's bound: %s on disk (bolt://, nats://), %s in redis://,\n"+
+		"%s in memory://; -1: no byte bound; a store URL's bytes parameter wins (see docs/history.md)",
+		store.FormatBytes(store.DefaultBytesOnDisk), store.FormatBytes(store.DefaultBytesRedis), store.FormatBytes(store.DefaultBytesMemory)),
+		func(v string) (err error) {
+			c.HistoryBytes, err = store.ParseBytes(v)
+			return err
+		})
+	fs.IntVar(&c.HistorySize, "history-size", 0,
+		"most updates kept for clients that reconnect; 0: the store's default (1,000,000;\n100,000 for memory://); negative keeps none (memory:// only); a store URL's size parameter wins")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0,
 		"drop updates older than this from history, e.g. 24h; 0 keeps them whatever their age;\na store URL's age parameter wins")
 	fs.Int64Var(&c.MaxDataBytes, "max-data-bytes", mercure.DefaultMaxDataBytes,
@@ -69,5 +79,5 @@ func addStoreFlag(fs *flag.FlagSet) *string {
 			"  memory://                     in memory, lost on exit\n"+
 			"  redis://127.0.0.1:6379/0?key=ssehub      Redis Streams, shared by several nodes\n"+
 			"  nats://127.0.0.1:4222?stream=SSEHUB&hub=default  NATS JetStream, shared by several nodes\n"+
-			"every scheme takes size=N and age=DURATION; see the README's \"Running several nodes\"")
+			"every scheme takes bytes=SIZE, size=N and age=DURATION (docs/history.md);\nsee the README's \"Running several nodes\"")
 }

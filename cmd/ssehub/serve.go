@@ -21,6 +21,7 @@ import (
 	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/store"
 	"github.com/ssehub/ssehub/stream"
+	"github.com/ssehub/ssehub/tlsserve"
 )
 
 // errShuttingDown is the cause given to every request context when the
@@ -65,6 +66,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
 	netLim := addNetFlags(fs, hubCfg)
+	tlsF := addTLSFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -81,6 +83,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
+	tlsCfg, err := tlsF.config(logger)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -88,7 +94,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	defer ln.Close()
 
-	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryAge: hubCfg.HistoryAge})
+	st, err := store.Open(ctx, *storeURL, store.Options{HistorySize: hubCfg.HistorySize, HistoryBytes: hubCfg.HistoryBytes, HistoryAge: hubCfg.HistoryAge})
 	if err != nil {
 		return fmt.Errorf("opening the store (-store or SSEHUB_STORE): %w", err)
 	}
@@ -134,9 +140,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		}
 		defer ui.Close()
 		ui.Register(mux)
-		logger.Info("operator console", "console", "http://"+ln.Addr().String()+console.Path+"/")
+		logger.Info("operator console", "console", tlsCfg.Scheme()+"://"+ln.Addr().String()+console.Path+"/")
 	}
-	return serveHTTP(ctx, guard.Listener(ln), mux, *shutdownTimeout, logger, hubSrv.Shutdown, func(srv *http.Server) {
+	return serveHTTP(ctx, guard.Listener(ln), tlsCfg, mux, *shutdownTimeout, logger, hubSrv.Shutdown, func(srv *http.Server) {
 		netLim.apply(srv)
 		guard.Wrap(srv)
 	})
@@ -146,8 +152,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 // streams end first (with a retry hint, through beforeShutdown), every other
 // request context is cancelled with errShuttingDown, which ends the demo's
 // streams, and the server waits up to timeout for the handlers to return.
-// configure sets the server's limits.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error, configure func(*http.Server)) error {
+// configure sets the server's limits, before TLS, HTTP/2 and HTTP/3 copy
+// them.
+func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error, configure func(*http.Server)) error {
 	baseCtx, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
 	srv := &http.Server{
@@ -156,9 +163,14 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	configure(srv)
+	servers, err := tlsserve.New(ctx, tlsCfg, srv, ln)
+	if err != nil {
+		return usageError{err}
+	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	logger.Info("ssehub is serving", "url", "http://"+ln.Addr().String()+"/")
+	go func() { served <- servers.Serve() }()
+	logger.Info("ssehub is serving", "url", tlsCfg.Scheme()+"://"+ln.Addr().String()+"/",
+		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3, "redirect", servers.RedirectAddr())
 
 	select {
 	case err := <-served:
@@ -172,8 +184,8 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, timeout tim
 		logger.Warn("ending hub streams", "err", err)
 	}
 	cancelBase(errShuttingDown)
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
+	if err := servers.Shutdown(shutdownCtx); err != nil {
+		_ = servers.Close()
 		return fmt.Errorf("requests still open after %s, closed them: %w", timeout, err)
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/sse"
+	"github.com/ssehub/ssehub/tlsserve"
 )
 
 func TestServe_EndsStreamsCleanlyAndExitsOnSignal(t *testing.T) {
@@ -102,6 +104,9 @@ func TestMain_Usage(t *testing.T) {
 		{[]string{"help"}, exitOK, "serve", "stdout"},
 		{[]string{"serve", "-help"}, exitOK, "[SSEHUB_ADDR]", "stderr"},
 		{[]string{"help", "serve"}, exitOK, "-shutdown-timeout", "stderr"},
+		{[]string{"serve", "-help"}, exitOK, "[SSEHUB_TLS_CERT]", "stderr"},
+		{[]string{"serve", "-http3"}, exitUsage, "HTTP/3 needs TLS", "stderr"},
+		{[]string{"serve", "-tls-cert", "c.pem"}, exitUsage, "needs its key file", "stderr"},
 		{[]string{"nonsense"}, exitUsage, `unknown command "nonsense"`, "stderr"},
 		{[]string{"serve", "-no-such-flag"}, exitUsage, "flag provided but not defined", "stderr"},
 		{[]string{"serve", "extra"}, exitUsage, `unexpected argument "extra"`, "stderr"},
@@ -118,5 +123,31 @@ func TestMain_Usage(t *testing.T) {
 				t.Fatalf("exit %d (want %d); %s lacks %q:\nstdout: %s\nstderr: %s", code, tt.code, tt.stream, tt.contains, stdout, stderr)
 			}
 		})
+	}
+}
+
+func TestServe_TLSSelfSignedServesHTTP2(t *testing.T) {
+	s := startServer(t, "-tls-self-signed")
+	if !strings.HasPrefix(s.url, "https://") {
+		t.Fatalf("serving at %s, want an https URL", s.url)
+	}
+	// The certificate is new at every start; the test pins it by the SPKI
+	// hash the server logs, as Chromium's flag does.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	resp, err := client.Get(s.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz = %s over %s, want 200 over HTTP/2", resp.Status, resp.Proto)
+	}
+	spki := tlsserve.SPKIHash(resp.TLS.PeerCertificates[0])
+	tr.CloseIdleConnections()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	s.wait(t, 15*time.Second)
+	if !strings.Contains(s.stderr.String(), spki) {
+		t.Fatalf("the log does not give the certificate's SPKI hash %s:\n%s", spki, s.stderr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +104,43 @@ func TestOutage(t *testing.T, s hub.Store, stop, start func()) {
 		case <-time.After(backendWait):
 			t.Fatalf("follower stopped at update %d of %d", i, len(acked))
 		}
+	}
+}
+
+// TestByteBound checks that a store opened by open with a byte bound keeps
+// its history within it: after 200 updates of 1 KiB of data under a bound
+// of 64 KiB, history holds the newest ones, no more data than the bound and
+// at least half of what would fit (each store counts its own overhead per
+// update, under 1 KiB), and the oldest are unknown to Lookup.
+func TestByteBound(t *testing.T, open func(t *testing.T, maxBytes int64) hub.Store) {
+	t.Helper()
+	const (
+		bound   = 64 << 10
+		size    = 1 << 10
+		updates = 200
+	)
+	s := open(t, bound)
+	data := strings.Repeat("b", size)
+	for i := range updates {
+		u := &hub.Update{ID: fmt.Sprint("b-", i), Topics: []string{"t"}, Data: data}
+		if err := s.Append(context.Background(), u); err != nil {
+			t.Fatalf("Append(%q): %v", u.ID, err)
+		}
+	}
+	ups, err := s.Read(context.Background(), 0, updates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := len(ups)
+	if kept*size > bound || kept < bound/size/2 {
+		t.Fatalf("history keeps %d updates of %d bytes under a bound of %d, want between %d and %d", kept, size, bound, bound/size/2, bound/size)
+	}
+	for i, u := range ups {
+		if want := fmt.Sprint("b-", updates-kept+i); u.ID != want {
+			t.Fatalf("history[%d] = %q, want %q: the newest updates, in order", i, u.ID, want)
+		}
+	}
+	if _, err := s.Lookup(context.Background(), "b-0"); !errors.Is(err, hub.ErrUnknownID) {
+		t.Fatalf("Lookup(trimmed b-0) = %v, want ErrUnknownID", err)
 	}
 }

@@ -235,7 +235,9 @@ func testReplay(t *testing.T, open func(*testing.T) hub.Store) {
 		{"HeaderWinsOverQuery", q("topic", "*", "lastEventID", ids[0]), http.Header{"Last-Event-ID": {ids[3]}}, ids[3], ids[4:]},
 		{"OnlyMatchingTopics", q("topic", "a", "lastEventID", ids[0]), nil, ids[0], []string{ids[2], ids[4]}},
 		{"Earliest", q("topic", "*", "lastEventID", "earliest"), nil, "earliest", ids},
-		{"UnknownIDGoesLive", q("topic", "*", "lastEventID", "urn:nope"), nil, "earliest", nil},
+		// An id not (or no longer) in history: what history holds, said
+		// to start at "earliest" so that the subscriber can tell.
+		{"UnknownIDReplaysWhatHistoryHolds", q("topic", "*", "lastEventID", "urn:nope"), nil, "earliest", ids},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,8 +6,11 @@
 // Layout of the file: bucket "updates" maps the big-endian uint64 Seq
 // (bbolt's NextSequence, so Seq order is key order) to the update's time
 // (8 bytes, big-endian Unix nanoseconds) followed by its JSON; bucket "ids"
-// maps each update ID to its Seq. Pruning by count and age happens in the
-// write transaction of Append, so history never exceeds its bounds on disk.
+// maps each update ID to its Seq; bucket "meta" holds the running total of
+// their sizes under "bytes". Pruning by bytes, count and age happens in the
+// write transaction of Append, so history never exceeds its bounds on disk
+// (bbolt's file itself grows to the largest history it held, and reuses
+// that space; it does not shrink).
 //
 // The file is locked: a second process opening it waits Options.Timeout
 // and fails. Several nodes sharing one hub need the Redis or NATS store.
@@ -28,8 +31,11 @@ import (
 	"github.com/ssehub/ssehub/store/internal/codec"
 )
 
-// DefaultMaxUpdates is the history size used when Options.MaxUpdates is 0.
-const DefaultMaxUpdates = 1000
+// Defaults of Options: history on disk is bounded by its bytes first.
+const (
+	DefaultMaxUpdates = 1_000_000
+	DefaultMaxBytes   = 1 << 30
+)
 
 // DefaultTimeout is how long Open waits for another process's lock.
 const DefaultTimeout = 2 * time.Second
@@ -37,12 +43,18 @@ const DefaultTimeout = 2 * time.Second
 var (
 	bucketUpdates = []byte("updates")
 	bucketIDs     = []byte("ids")
+	bucketMeta    = []byte("meta")
+	keyBytes      = []byte("bytes")
 )
 
 // Options configures a Store.
 type Options struct {
 	// MaxUpdates bounds history by count: 0 means DefaultMaxUpdates.
 	MaxUpdates int
+	// MaxBytes bounds history by size: each update's stored form, its id
+	// and two keys of 8 bytes. The newest update is kept even when it alone
+	// is larger. 0 means DefaultMaxBytes; negative, no byte bound.
+	MaxBytes int64
 	// MaxAge drops updates older than this; 0 keeps them whatever their age.
 	MaxAge time.Duration
 	// Timeout bounds the wait for the file lock; 0 means DefaultTimeout.
@@ -53,11 +65,12 @@ type Options struct {
 
 // Store is a hub.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	path   string
-	max    int
-	maxAge time.Duration
-	now    func() time.Time
+	db       *bolt.DB
+	path     string
+	max      int
+	maxBytes int64
+	maxAge   time.Duration
+	now      func() time.Time
 
 	mu     sync.Mutex
 	notify chan struct{} // closed and replaced after every commit and on Close
@@ -71,9 +84,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.MaxUpdates < 0 {
 		return nil, fmt.Errorf("boltstore: open %s: MaxUpdates %d is negative; the bolt store always keeps history", path, opts.MaxUpdates)
 	}
-	s := &Store{path: path, max: opts.MaxUpdates, maxAge: opts.MaxAge, now: opts.Now, notify: make(chan struct{})}
+	s := &Store{path: path, max: opts.MaxUpdates, maxBytes: opts.MaxBytes, maxAge: opts.MaxAge, now: opts.Now, notify: make(chan struct{})}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBytes
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -90,12 +106,26 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketUpdates, bucketIDs} {
+		for _, b := range [][]byte{bucketUpdates, bucketIDs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		if tx.Bucket(bucketMeta).Get(keyBytes) != nil {
+			return nil
+		}
+		// A file written before sizes were kept: count them once.
+		var total int64
+		err := tx.Bucket(bucketUpdates).ForEach(func(k, v []byte) error {
+			if u, err := decode(k, v); err == nil {
+				total += entrySize(v, u.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return setBytes(tx, total)
 	})
 	if err != nil {
 		db.Close()
@@ -109,6 +139,22 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// entrySize is what an update stored as v under id counts against
+// MaxBytes: the value, the id and the two 8-byte keys.
+func entrySize(v []byte, id string) int64 { return int64(len(v) + len(id) + 16) }
+
+func getBytes(tx *bolt.Tx) int64 {
+	v := tx.Bucket(bucketMeta).Get(keyBytes)
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func setBytes(tx *bolt.Tx, n int64) error {
+	return tx.Bucket(bucketMeta).Put(keyBytes, binary.BigEndian.AppendUint64(nil, uint64(max(n, 0))))
+}
 
 // value is what bucket "updates" holds for u.
 func value(u *hub.Update) ([]byte, error) {
@@ -169,7 +215,8 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	var dup bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		ups, ids := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
-		s.prune(ups, ids, cut, 0)
+		total := getBytes(tx)
+		s.prune(ups, ids, cut, 0, &total)
 		if k := ids.Get([]byte(u.ID)); k != nil {
 			if v := ups.Get(k); v != nil {
 				dup = true
@@ -188,8 +235,9 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 			return err
 		}
 		u.Seq = seq
-		s.prune(ups, ids, cut, seq)
-		return nil
+		total += entrySize(val, u.ID)
+		s.prune(ups, ids, cut, seq, &total)
+		return setBytes(tx, total)
 	})
 	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
 		return fmt.Errorf("boltstore: append %q: %w", u.ID, hub.ErrClosed)
@@ -209,20 +257,24 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	return nil
 }
 
-// prune deletes the oldest updates beyond MaxUpdates (when last, the newest
-// Seq, is not 0) and those older than cut (when not zero), in tx.
-func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64) {
+// prune deletes the oldest updates beyond MaxUpdates and MaxBytes (when
+// last, the newest Seq, is not 0; the newest itself is kept) and those older
+// than cut (when not zero), in tx, keeping *total, the bytes of history, up
+// to date.
+func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64, total *int64) {
 	c := ups.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.First() {
 		seq := binary.BigEndian.Uint64(k)
 		tooMany := last != 0 && last-seq >= uint64(s.max) // seqs are contiguous
-		if !tooMany && !expired(v, cut) {
+		tooLarge := last != 0 && seq != last && s.maxBytes > 0 && *total > s.maxBytes
+		if !tooMany && !tooLarge && !expired(v, cut) {
 			return
 		}
 		if u, err := decode(k, v); err == nil {
 			if cur := ids.Get([]byte(u.ID)); bytes.Equal(cur, k) {
 				ids.Delete([]byte(u.ID))
 			}
+			*total -= entrySize(v, u.ID)
 		}
 		c.Delete()
 	}

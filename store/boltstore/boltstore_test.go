@@ -177,3 +177,9 @@ func TestStore_AcknowledgedUpdatesSurviveSIGKILL(t *testing.T) {
 		}
 	}
 }
+
+func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
+	hubtest.TestByteBound(t, func(t *testing.T, maxBytes int64) hub.Store {
+		return open(t, boltstore.Options{MaxBytes: maxBytes})
+	})
+}

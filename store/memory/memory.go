@@ -1,6 +1,6 @@
 // Package memory is the in-memory hub.Store: a bounded history of updates,
-// trimmed by count and age, with an index from update ID to Seq. It is the
-// default store; its history is lost when the process exits.
+// trimmed by bytes, count and age, with an index from update ID to Seq. Its
+// history is lost when the process exits.
 package memory
 
 import (
@@ -12,16 +12,27 @@ import (
 	"github.com/ssehub/ssehub/hub"
 )
 
-// DefaultMaxUpdates is the history size used when Options.MaxUpdates is 0.
-const DefaultMaxUpdates = 1000
+// Defaults of Options: history in memory is bounded by its bytes first.
+const (
+	DefaultMaxUpdates = 100_000
+	DefaultMaxBytes   = 64 << 20
+)
 
-// Options configures a Store. The zero value keeps the last
-// DefaultMaxUpdates updates, whatever their age.
+// Overhead is what the store counts for an update beyond its id, topics,
+// data and type: the update's fields, the index entry, pointers.
+const Overhead = 200
+
+// Options configures a Store. The zero value keeps the newest updates
+// within DefaultMaxBytes and DefaultMaxUpdates, whatever their age.
 type Options struct {
 	// MaxUpdates bounds history by count: 0 means DefaultMaxUpdates, a
 	// negative value keeps no history at all (live delivery only: Read,
 	// Lookup and Last see nothing, and IDs are not deduplicated).
 	MaxUpdates int
+	// MaxBytes bounds history by size: the updates' ids, topics, data and
+	// type plus Overhead each. The newest update is kept even when it alone
+	// is larger. 0 means DefaultMaxBytes; negative, no byte bound.
+	MaxBytes int64
 	// MaxAge drops updates older than this from history; 0 keeps them
 	// whatever their age (within MaxUpdates).
 	MaxAge time.Duration
@@ -31,15 +42,17 @@ type Options struct {
 
 // Store is an in-memory hub.Store. It is safe for concurrent use.
 type Store struct {
-	max    int
-	maxAge time.Duration
-	now    func() time.Time
+	max      int
+	maxBytes int64
+	maxAge   time.Duration
+	now      func() time.Time
 
 	mu     sync.RWMutex
 	ups    []*hub.Update // ups[i].Seq == first+i: contiguous
 	first  uint64        // Seq of ups[0]
 	seq    uint64        // last assigned Seq
 	byID   map[string]uint64
+	bytes  int64         // size of ups
 	notify chan struct{} // closed and replaced on every Append and on Close
 	closed bool
 }
@@ -48,10 +61,13 @@ var _ hub.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
-	s := &Store{max: opts.MaxUpdates, maxAge: opts.MaxAge, now: opts.Now,
+	s := &Store{max: opts.MaxUpdates, maxBytes: opts.MaxBytes, maxAge: opts.MaxAge, now: opts.Now,
 		byID: map[string]uint64{}, notify: make(chan struct{}), first: 1}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBytes
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -81,10 +97,11 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		u.Time = s.now()
 	}
 	s.ups = append(s.ups, u.Clone())
+	s.bytes += size(u)
 	if s.max >= 0 {
 		s.byID[u.ID] = u.Seq
 	}
-	for len(s.ups) > s.limit() {
+	for len(s.ups) > s.limit() || s.maxBytes > 0 && s.bytes > s.maxBytes && len(s.ups) > 1 {
 		s.drop()
 	}
 	close(s.notify)
@@ -104,8 +121,18 @@ func (s *Store) limit() int {
 // followBuffer is what a store without history keeps for its followers.
 const followBuffer = 1024
 
+// size is what u counts against MaxBytes.
+func size(u *hub.Update) int64 {
+	n := len(u.ID) + len(u.Data) + len(u.Type) + Overhead
+	for _, t := range u.Topics {
+		n += len(t)
+	}
+	return int64(n)
+}
+
 // drop removes the oldest update; s.mu must be held.
 func (s *Store) drop() {
+	s.bytes -= size(s.ups[0])
 	delete(s.byID, s.ups[0].ID)
 	s.ups[0] = nil
 	s.ups = s.ups[1:]

@@ -68,3 +68,11 @@ func TestStore_NoHistoryStillFeedsFollowers(t *testing.T) {
 		t.Fatal("follower got nothing")
 	}
 }
+
+func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
+	hubtest.TestByteBound(t, func(t *testing.T, maxBytes int64) hub.Store {
+		s := memory.New(memory.Options{MaxBytes: maxBytes})
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -5,7 +5,7 @@
 // subjects "<stream>.<hub>.<h>", where h is the hex SHA-256 of the update's
 // ID (IDs may hold any character; subjects may not). Seq is the stream
 // sequence, one order for every node. History is bounded by the stream's
-// MaxMsgs and MaxAge, enforced by the server.
+// MaxBytes, MaxMsgs and MaxAge, enforced by the server.
 //
 // Dedupe: Append publishes with Nats-Msg-Id = ID (the server's duplicate
 // window, up to 2 minutes, answers a retry with the original's sequence)
@@ -43,7 +43,9 @@ import (
 const (
 	DefaultStream     = "SSEHUB"
 	DefaultHub        = "default"
-	DefaultMaxUpdates = 1000
+	DefaultMaxUpdates = 1_000_000
+	// DefaultMaxBytes is the stream's MaxBytes: it keeps file storage.
+	DefaultMaxBytes = 1 << 30
 	// DefaultDuplicates is the stream's duplicate window (shortened to
 	// MaxAge when that is shorter).
 	DefaultDuplicates = 2 * time.Minute
@@ -66,6 +68,11 @@ type Options struct {
 	// MaxUpdates is the stream's MaxMsgs: 0 means DefaultMaxUpdates. The
 	// limit is the stream's, shared by the hubs in it.
 	MaxUpdates int
+	// MaxBytes is the stream's MaxBytes, as the server counts messages
+	// (subject, headers and the update's JSON): 0 means DefaultMaxBytes,
+	// negative no byte bound. Shared by the hubs in the stream, like
+	// MaxUpdates.
+	MaxBytes int64
 	// MaxAge is the stream's MaxAge; 0 keeps updates whatever their age.
 	MaxAge time.Duration
 	// Replicas is the stream's replication factor in a NATS cluster; 0
@@ -113,6 +120,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxUpdates == 0 {
 		opts.MaxUpdates = DefaultMaxUpdates
 	}
+	switch {
+	case opts.MaxBytes == 0:
+		opts.MaxBytes = DefaultMaxBytes
+	case opts.MaxBytes < 0:
+		opts.MaxBytes = -1 // JetStream's "no limit"
+	}
 	nc, err := nats.Connect(opts.URL,
 		nats.Name("ssehub"),
 		nats.MaxReconnects(-1),
@@ -140,6 +153,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		Retention:  jetstream.LimitsPolicy,
 		Discard:    jetstream.DiscardOld,
 		MaxMsgs:    int64(opts.MaxUpdates),
+		MaxBytes:   opts.MaxBytes,
 		MaxAge:     opts.MaxAge,
 		Duplicates: dup,
 		Replicas:   max(opts.Replicas, 1),

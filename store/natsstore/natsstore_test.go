@@ -91,6 +91,13 @@ func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {
 	hubtest.TestOutage(t, open(t, srv.Addr, natsstore.Options{MaxUpdates: 100000}), srv.Stop, srv.Start)
 }
 
+func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	hubtest.TestByteBound(t, func(t *testing.T, maxBytes int64) hub.Store {
+		return open(t, addr, natsstore.Options{MaxBytes: maxBytes})
+	})
+}
+
 func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
 	addr := servertest.SharedNATS(t)
 	stream := servertest.Unique("NODES")

@@ -4,7 +4,9 @@
 // One Lua script appends: it checks the id→seq hash (dedupe), INCRs the Seq
 // counter, XADDs the entry with the explicit ID "<seq>-0" (so stream order
 // is Seq order on every node), records the id, and trims by count and age
-// with XTRIM MINID, all atomically. Each entry carries its publication time
+// with XTRIM MINID, all atomically. The script also keeps the bytes of
+// history in a counter of its own and trims the oldest entries while they
+// exceed MaxBytes: Redis holds history in memory. Each entry carries its publication time
 // in milliseconds; age trimming drops the oldest entries whose time is
 // older than MaxAge, at every append (and Lookup/Read/Last ignore expired
 // entries in between). Follow is one XREAD BLOCK loop per node.
@@ -31,7 +33,12 @@ import (
 // Defaults of Options.
 const (
 	DefaultPrefix     = "ssehub"
-	DefaultMaxUpdates = 1000
+	DefaultMaxUpdates = 1_000_000
+	// DefaultMaxBytes bounds history by size: Redis keeps it in memory.
+	DefaultMaxBytes = 256 << 20
+	// entryOverhead is what an entry counts against MaxBytes beyond its id
+	// and JSON: its stream entry, field names and the id's hash field.
+	entryOverhead = 64
 	// FollowBlock is how long one XREAD of Follow blocks; it bounds how long
 	// Follow takes to notice that its context ended.
 	FollowBlock = 200 * time.Millisecond
@@ -45,12 +52,17 @@ type Options struct {
 	// and a blind retry would report the publisher's own update as a
 	// duplicate; the publisher retries instead, deduplicated by ID.
 	Client *redis.Options
-	// Prefix names the keys: {Prefix}:stream, {Prefix}:ids and {Prefix}:seq.
-	// Nodes of one hub use the same Prefix. Empty means DefaultPrefix.
+	// Prefix names the keys: {Prefix}:stream, {Prefix}:ids, {Prefix}:seq
+	// and {Prefix}:bytes. Nodes of one hub use the same Prefix. Empty means
+	// DefaultPrefix.
 	Prefix string
 	// MaxUpdates bounds history by count (the stream's MAXLEN): 0 means
 	// DefaultMaxUpdates.
 	MaxUpdates int
+	// MaxBytes bounds history by size: each entry's id and JSON plus 64
+	// bytes. The newest update is kept even when it alone is larger. 0
+	// means DefaultMaxBytes; negative, no byte bound.
+	MaxBytes int64
 	// MaxAge drops updates older than this; 0 keeps them whatever their age.
 	MaxAge time.Duration
 	// Now is the clock used for MaxAge; nil means time.Now.
@@ -62,7 +74,9 @@ type Store struct {
 	rdb                  *redis.Client
 	addr                 string
 	stream, ids, counter string
+	bytes                string // the key of the bytes of history
 	max                  int
+	maxBytes             int64
 	maxAge               time.Duration
 	now                  func() time.Time
 
@@ -91,10 +105,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if p == "" {
 		p = DefaultPrefix
 	}
-	s := &Store{rdb: redis.NewClient(&co), addr: co.Addr, max: opts.MaxUpdates, maxAge: opts.MaxAge, now: opts.Now,
-		stream: "{" + p + "}:stream", ids: "{" + p + "}:ids", counter: "{" + p + "}:seq", done: make(chan struct{})}
+	s := &Store{rdb: redis.NewClient(&co), addr: co.Addr, max: opts.MaxUpdates, maxBytes: opts.MaxBytes, maxAge: opts.MaxAge, now: opts.Now,
+		stream: "{" + p + "}:stream", ids: "{" + p + "}:ids", counter: "{" + p + "}:seq", bytes: "{" + p + "}:bytes", done: make(chan struct{})}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
+	}
+	if s.maxBytes == 0 {
+		s.maxBytes = DefaultMaxBytes
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -106,7 +123,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) keys() []string { return []string{s.stream, s.ids, s.counter} }
+func (s *Store) keys() []string { return []string{s.stream, s.ids, s.counter, s.bytes} }
 
 // cutMs is the time in Unix milliseconds before which updates are expired,
 // or 0 without an age limit.
@@ -148,7 +165,8 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: %s: %w", what, err)
 	}
-	res, err := appendScript.Run(ctx, s.rdb, s.keys(), u.ID, b, u.Time.UnixMilli(), s.max, s.cutMs()).Slice()
+	res, err := appendScript.Run(ctx, s.rdb, s.keys(), u.ID, b, u.Time.UnixMilli(), s.max, s.cutMs(),
+		max(s.maxBytes, 0), len(u.ID)+len(b)+entryOverhead).Slice()
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}

@@ -30,7 +30,7 @@ func open(t *testing.T, addr string, opts redisstore.Options) *redisstore.Store 
 		c := redis.NewClient(&redis.Options{Addr: addr})
 		defer c.Close()
 		p := "{" + opts.Prefix + "}"
-		c.Del(context.Background(), p+":stream", p+":ids", p+":seq")
+		c.Del(context.Background(), p+":stream", p+":ids", p+":seq", p+":bytes")
 	})
 	return s
 }
@@ -91,7 +91,7 @@ func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
 	p := "{" + prefix + "}"
-	if err := c.Del(context.Background(), p+":stream", p+":ids", p+":seq").Err(); err != nil {
+	if err := c.Del(context.Background(), p+":stream", p+":ids", p+":seq", p+":bytes").Err(); err != nil {
 		t.Fatal(err)
 	}
 	after := &hub.Update{ID: "after", Topics: []string{"t"}}
@@ -109,6 +109,13 @@ func TestStore_SeqKeepsIncreasingWhenRedisLosesItsData(t *testing.T) {
 	case <-time.After(hubtest.Timeout):
 		t.Fatal("the follower never delivered the update appended after the loss")
 	}
+}
+
+func TestStore_HistoryIsBoundedInBytes(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	hubtest.TestByteBound(t, func(t *testing.T, maxBytes int64) hub.Store {
+		return open(t, addr, redisstore.Options{MaxBytes: maxBytes})
+	})
 }
 
 func TestStore_NodesSharingTheStoreSeeEachOtherUntilTheirAnnouncementExpires(t *testing.T) {
