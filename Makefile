@@ -39,6 +39,7 @@ bench:
 bench-scenarios:
 	./bench/scenarios.sh
 
-# Re-takes the README's screenshot from the browser test.
+# Re-takes the README's and the guides' screenshots from the browser tests.
 screenshot: deps
 	SSEHUB_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run Browser_Typewriter ./demo
+	SSEHUB_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run Browser ./console

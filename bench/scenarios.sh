@@ -22,7 +22,10 @@
 #   BENCH_HUB_URL     measure another hub at this URL instead of starting ours
 #   BENCH_HUB_PID     that hub's process id (for CPU and memory figures)
 #   BENCH_JWT_KEY     HS256 key of that hub (default: the key ours is given)
-#   BENCH_FLAGS       extra flags for every ssehub bench run
+#   BENCH_FLAGS       extra flags for every ssehub bench run (they win over the
+#                     scenario's: s1 with "-updates 500 -rate 50" is S5)
+#   BENCH_HUB_FLAGS   extra flags for every ssehub serve we start, e.g.
+#                     "-tls-self-signed" with BENCH_FLAGS="-h2 -insecure"
 #   BENCH_STORE       the hub's -store (default: the embedded default, a bolt
 #                     file in the run's temporary folder; memory:// for RAM)
 #
@@ -35,6 +38,7 @@ scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow"}
 out=${BENCH_OUT:-bench/results}
 key=${BENCH_JWT_KEY:-ssehub-bench-secret}
 extra=${BENCH_FLAGS:-}
+hub_extra=${BENCH_HUB_FLAGS:-}
 # The embedded default store of "ssehub serve", in a file of the run's own.
 store=${BENCH_STORE:-}
 date=$(date -u +%Y%m%d-%H%M%S)
@@ -80,9 +84,10 @@ start_hub() {
 		hub_pid=""
 		return
 	fi
+	# shellcheck disable=SC2086 # $hub_extra is a list of flags
 	"${hub_pin[@]}" "$tmp/ssehub" serve -addr 127.0.0.1:0 -log-format json \
 		-jwt-key "$key" -anonymous -store "$store" \
-		-max-conns-per-client 0 -conn-rate 0 "$@" 2>"$tmp/hub.log" &
+		-max-conns-per-client 0 -conn-rate 0 $hub_extra "$@" 2>"$tmp/hub.log" &
 	hub_pid=$!
 	hub_url=""
 	for _ in $(seq 100); do

@@ -33,8 +33,15 @@ type node struct {
 	ui  *console.Console
 }
 
-// start serves a hub (on st, or memory when nil) and its console.
+// start serves a hub (on st, or memory when nil) and its console, which
+// samples every 50 ms.
 func start(t *testing.T, st hub.Store, nodeID string) *node {
+	t.Helper()
+	return startEvery(t, st, nodeID, 50*time.Millisecond)
+}
+
+// startEvery is start with the console sampling every interval.
+func startEvery(t *testing.T, st hub.Store, nodeID string, interval time.Duration) *node {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	srv, err := mercure.New(mercure.Config{Store: st, PublisherJWTKey: jwtKey, SubscriberJWTKey: jwtKey, Anonymous: true, Registry: reg})
@@ -47,7 +54,7 @@ func start(t *testing.T, st hub.Store, nodeID string) *node {
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	ui, err := console.New(console.Config{Key: operatorKey, Hub: srv.Hub(), Metrics: reg, Publisher: srv,
-		PublisherJWTKey: jwtKey, NodeID: nodeID, Addr: ts.Listener.Addr().String(), Interval: 50 * time.Millisecond})
+		PublisherJWTKey: jwtKey, NodeID: nodeID, Addr: ts.Listener.Addr().String(), Interval: interval})
 	if err != nil {
 		t.Fatal(err)
 	}

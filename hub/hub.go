@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +52,10 @@ type Config struct {
 	// ReplayCacheBytes bounds the cache's memory (data and encoded bytes).
 	// Zero means DefaultReplayCacheBytes.
 	ReplayCacheBytes int
+	// Selectors bound the topic selectors of subscriptions (Subscribe
+	// refuses those over the limits) and the memory of their compiled
+	// matchers. Zero fields take their defaults.
+	Selectors SelectorLimits
 	// Logger receives the hub's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -87,6 +90,17 @@ type Hub struct {
 	mu     sync.RWMutex // guards the subscriber index and closed
 	idx    index
 	closed bool
+	// tmplGen counts the changes of the sets of template selectors in the
+	// index (written under mu). tmplSnap and privSnap are the follower's
+	// copies of those sets, of generation snapGen, which it matches
+	// outside mu.
+	tmplGen            atomic.Uint64
+	tmplSnap, privSnap []*selector
+	snapGen            uint64
+	// privSubs counts the subscriptions with private selectors (written
+	// under mu): without any, a private update goes to nobody and costs
+	// no match.
+	privSubs atomic.Int64
 	// lastSeq is the Seq of the last update the follower fanned out. It is
 	// written by the follower under mu.RLock and read by Subscribe under
 	// mu.Lock, which makes registration and the replay end point atomic
@@ -104,6 +118,7 @@ type Hub struct {
 type index struct {
 	exact map[string]map[*Subscription]struct{}    // exact selector -> subscribers
 	tmpls map[*selector]map[*Subscription]struct{} // template selector -> subscribers
+	privs map[*selector]int                        // private template selector -> subscriptions using it
 	star  map[*Subscription]struct{}               // "*" subscribers
 	all   map[*Subscription]struct{}
 }
@@ -122,9 +137,11 @@ func New(cfg Config) (*Hub, error) {
 		recent:    newRecent(cfg.ReplayCache, cfg.ReplayCacheBytes),
 		log:       cfg.Logger,
 		done:      make(chan struct{}),
+		matcher:   Matcher{Limits: cfg.Selectors},
 		idx: index{
 			exact: map[string]map[*Subscription]struct{}{},
 			tmpls: map[*selector]map[*Subscription]struct{}{},
+			privs: map[*selector]int{},
 			star:  map[*Subscription]struct{}{},
 			all:   map[*Subscription]struct{}{},
 		},
@@ -179,27 +196,60 @@ func (h *Hub) follow(ctx context.Context) {
 
 // dispatch fans u out to every matching subscriber. It never blocks on a
 // subscriber. It is only called by the follower goroutine.
+//
+// Template selectors are matched first, outside h.mu: however costly a
+// match, Subscribe, Close and the rest of the hub never wait for it. Only
+// the delivery (index look-ups and queue appends) runs under the read lock,
+// which also makes lastSeq and the index change together for Subscribe.
 func (h *Hub) dispatch(u *Update) error {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if u.Seq <= h.lastSeq.Load() {
+	if u.Seq <= h.lastSeq.Load() { // only the follower writes lastSeq
 		return nil // already fanned out (a restarted Follow)
 	}
-	h.lastSeq.Store(u.Seq)
-	h.dispatched.Add(1)
+	nobody := u.Private && h.privSubs.Load() == 0
+	if gen := h.tmplGen.Load(); gen != h.snapGen {
+		h.mu.RLock()
+		h.tmplSnap = h.tmplSnap[:0]
+		for sel := range h.idx.tmpls {
+			h.tmplSnap = append(h.tmplSnap, sel)
+		}
+		h.privSnap = h.privSnap[:0]
+		for sel := range h.idx.privs {
+			h.privSnap = append(h.privSnap, sel)
+		}
+		h.snapGen = h.tmplGen.Load()
+		h.mu.RUnlock()
+	}
+	if !nobody {
+		for _, sel := range h.tmplSnap {
+			sel.dispatchMatch(u)
+		}
+		if u.Private {
+			for _, sel := range h.privSnap {
+				sel.dispatchMatch(u)
+			}
+		}
+	}
 	// Encoded once, for the subscribers and for replays of recent history.
 	msg, err := encode(u)
+
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	h.lastSeq.Store(u.Seq)
+	h.dispatched.Add(1)
 	if err != nil {
 		h.log.Error("hub: dropping an update that cannot be encoded", "id", u.ID, "err", err)
 		return nil
 	}
 	h.recent.add(msg)
+	if u.Private && h.privSubs.Load() == 0 {
+		return nil
+	}
 	deliver := func(s *Subscription) {
 		if s.mark == u.Seq { // reached through another selector already
 			return
 		}
 		s.mark = u.Seq
-		if u.Private && !s.authorized(u) {
+		if u.Private && !s.authorizedFor(u) {
 			return
 		}
 		if s.enqueue(msg) {
@@ -211,8 +261,10 @@ func (h *Hub) dispatch(u *Update) error {
 			deliver(s)
 		}
 	}
+	// A template indexed since the snapshot is matched here: that
+	// subscription came in the meantime, a narrow window.
 	for sel, subs := range h.idx.tmpls {
-		if sel.matchAny(u.Topics) {
+		if sel.dispatchMatch(u) {
 			for s := range subs {
 				deliver(s)
 			}
@@ -229,10 +281,9 @@ func (h *Hub) dispatch(u *Update) error {
 // update is stored; delivery to subscribers follows asynchronously, in Seq
 // order. Publish never waits for subscribers.
 //
-// An update whose ID is already in history is not stored again. When the
-// stored update has the same content, Publish returns nil, so a publisher
-// that retries after a timeout gets the same answer as the first time; when
-// the content differs, the error wraps ErrDuplicateID.
+// An update whose ID is already in history is stored again, as the Mercure
+// protocol allows; a replay after that ID starts after its earliest
+// occurrence.
 func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if h.isClosed() {
 		return ErrClosed
@@ -246,30 +297,11 @@ func (h *Hub) Publish(ctx context.Context, u *Update) error {
 	if u.Time.IsZero() {
 		u.Time = time.Now()
 	}
-	err := h.store.Append(ctx, u)
-	if errors.Is(err, ErrDuplicateID) && h.isRetry(ctx, u) {
-		return nil
-	}
-	if err != nil {
+	if err := h.store.Append(ctx, u); err != nil {
 		return fmt.Errorf("hub: publish %q: %w", u.ID, err)
 	}
 	h.published.Add(1)
 	return nil
-}
-
-// isRetry reports whether u, refused as a duplicate (Append has set its
-// Seq to the stored update's), carries the same content as the stored one.
-func (h *Hub) isRetry(ctx context.Context, u *Update) bool {
-	if u.Seq == 0 {
-		return false
-	}
-	stored, err := h.store.Read(ctx, u.Seq-1, 1)
-	if err != nil || len(stored) == 0 || stored[0].ID != u.ID {
-		return false
-	}
-	s := stored[0]
-	return s.Data == u.Data && s.Type == u.Type && s.Retry == u.Retry &&
-		s.Private == u.Private && slices.Equal(s.Topics, u.Topics)
 }
 
 // Replay asks Subscribe to send history before live updates.
@@ -373,10 +405,21 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		s.info.ID = "urn:uuid:" + uuid.NewString()
 	}
 	for _, raw := range req.Selectors {
-		s.sels = append(s.sels, h.matcher.get(raw))
+		sel, err := h.matcher.get(raw)
+		if err != nil {
+			return nil, fmt.Errorf("hub: subscribe: topic selector %d: %w", len(s.sels)+1, err)
+		}
+		s.sels = append(s.sels, sel)
 	}
 	for _, raw := range req.Private {
-		s.priv = append(s.priv, h.matcher.get(raw))
+		sel, err := h.matcher.get(raw)
+		if err != nil {
+			// A claim of the subscriber's token: it grants nothing, but
+			// the subscription still gets its public updates.
+			h.log.Warn("hub: ignoring a private selector over the limits", "subscriber", s.info.ID, "err", err)
+			sel = &selector{raw: raw, m: nothing{}}
+		}
+		s.priv = append(s.priv, sel)
 	}
 	var after uint64
 	replay := false
@@ -441,6 +484,7 @@ func (h *Hub) add(s *Subscription) {
 			if m == nil {
 				m = map[*Subscription]struct{}{}
 				h.idx.tmpls[sel] = m
+				h.tmplGen.Add(1)
 			}
 			m[s] = struct{}{}
 		default:
@@ -450,6 +494,16 @@ func (h *Hub) add(s *Subscription) {
 				h.idx.exact[sel.raw] = m
 			}
 			m[s] = struct{}{}
+		}
+	}
+	if len(s.priv) > 0 {
+		h.privSubs.Add(1)
+	}
+	for _, sel := range s.priv {
+		if sel.isTemplate() {
+			if h.idx.privs[sel]++; h.idx.privs[sel] == 1 {
+				h.tmplGen.Add(1)
+			}
 		}
 	}
 }
@@ -463,12 +517,26 @@ func (h *Hub) remove(s *Subscription) {
 			delete(m, s)
 			if len(m) == 0 {
 				delete(h.idx.tmpls, sel)
+				h.tmplGen.Add(1)
 			}
 		}
 		if m := h.idx.exact[sel.raw]; m != nil {
 			delete(m, s)
 			if len(m) == 0 {
 				delete(h.idx.exact, sel.raw)
+			}
+		}
+	}
+	if len(s.priv) > 0 {
+		h.privSubs.Add(-1)
+	}
+	for _, sel := range s.priv {
+		if n, ok := h.idx.privs[sel]; ok {
+			if n <= 1 {
+				delete(h.idx.privs, sel)
+				h.tmplGen.Add(1)
+			} else {
+				h.idx.privs[sel] = n - 1
 			}
 		}
 	}
@@ -629,6 +697,17 @@ func (s *Subscription) signal() {
 // Replaying reports whether Drain is still sending history (and reading
 // the store to do so). Like Drain, it must be called by the reader.
 func (s *Subscription) Replaying() bool { return s.replaying }
+
+// authorizedFor is authorized for the update being dispatched; only the
+// follower may call it.
+func (s *Subscription) authorizedFor(u *Update) bool {
+	for _, p := range s.priv {
+		if p.dispatchMatch(u) {
+			return true
+		}
+	}
+	return false
+}
 
 // authorized reports whether s may receive the private update u.
 func (s *Subscription) authorized(u *Update) bool {

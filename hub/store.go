@@ -25,15 +25,18 @@ import "context"
 //     and Follow returns.
 type Store interface {
 	// Append stores u durably, sets u.Seq (and keeps u.Time), and returns
-	// only once u is stored. If an update with u.ID is already in history it
-	// stores nothing, sets u.Seq and u.Time to those of the stored update,
-	// and returns an error wrapping ErrDuplicateID (JetStream: Nats-Msg-Id
-	// dedupe; Redis: an id→seq index checked in the same script as XADD).
+	// only once u is stored. IDs need not be unique: an update whose ID is
+	// already in history is stored as well (the Mercure protocol lets
+	// publishers reuse ids; retry-safe publishing is the Idempotency-Key's
+	// business, not the store's).
 	Append(ctx context.Context, u *Update) error
 
-	// Lookup returns the Seq of the update with this ID, or an error
-	// wrapping ErrUnknownID when it is not in history (never published, or
-	// trimmed).
+	// Lookup returns the Seq of the earliest update in history with this
+	// ID (draft-dunglas-mercure-08 resolves a duplicated Last-Event-ID to
+	// its earliest occurrence), or an error wrapping ErrUnknownID when no
+	// update with it is in history (never published, or trimmed). Once the
+	// earliest occurrence is trimmed, the next one still in history
+	// answers.
 	Lookup(ctx context.Context, id string) (seq uint64, err error)
 
 	// Read returns up to limit updates with Seq > afterSeq, in order.

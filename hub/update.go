@@ -93,17 +93,13 @@ var (
 	// ErrUnknownID is returned (wrapped) by Store.Lookup for an ID that is
 	// not, or no longer, in history.
 	ErrUnknownID = errors.New("hub: unknown update id")
-	// ErrDuplicateID is returned (wrapped) by Store.Append and Hub.Publish
-	// when an update with the same ID is already in history; nothing is
-	// stored or delivered a second time.
-	ErrDuplicateID = errors.New("hub: duplicate update id")
 	// ErrClosed is returned (wrapped) by a closed Store or Hub, and is the
 	// Err of every subscription the hub ended by closing.
 	ErrClosed = errors.New("hub: closed")
 	// ErrUnavailable is wrapped by a Store's errors when its server cannot
 	// be reached or did not answer: the operation may or may not have taken
 	// effect, and can be retried later (the HTTP adapter answers 503 with
-	// Retry-After). A retried Append with the same ID is deduplicated.
+	// Retry-After).
 	ErrUnavailable = errors.New("hub: store unavailable")
 	// ErrSlowConsumer is the Err of a subscription the hub ended because its
 	// queue overflowed.

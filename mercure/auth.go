@@ -1,6 +1,9 @@
 package mercure
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,10 +58,44 @@ func (v *verifier) verify(token string, c jwt.Claims) error {
 	if v == nil {
 		return errNoKey
 	}
-	_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return v.key, nil },
+	t, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return v.key, nil },
 		jwt.WithValidMethods([]string{v.alg}))
 	if err != nil {
 		return fmt.Errorf("invalid token: %w", err)
+	}
+	// RFC 7515 §4.1.11: a token naming extensions in "crit" must be
+	// refused by a recipient that does not understand them, and this hub
+	// understands none.
+	if crit, ok := t.Header["crit"]; ok {
+		return fmt.Errorf("invalid token: critical header parameters %v are not understood", crit)
+	}
+	// An explicit null decodes as an absent claim, which would turn
+	// "exp": null into a token that never expires.
+	if err := timeClaimsNotNull(token); err != nil {
+		return fmt.Errorf("invalid token: %w", err)
+	}
+	return nil
+}
+
+// timeClaimsNotNull refuses a token whose exp, nbf or iat claim is null
+// (RFC 7519 §4.1.4: a NumericDate).
+func timeClaimsNotNull(token string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("not a compact JWS")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return fmt.Errorf("payload: %w", err)
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := raw[name]; ok && string(bytes.TrimSpace(v)) == "null" {
+			return fmt.Errorf("claim %q is null, want a NumericDate", name)
+		}
 	}
 	return nil
 }

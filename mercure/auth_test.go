@@ -90,3 +90,66 @@ func TestNew_RefusesAKeyThatDoesNotFitTheAlgorithm(t *testing.T) {
 		}
 	}
 }
+
+// TestAuth_RefusedTokenClaimsAndHeaders are issue 11 finding 13: RFC 7515
+// §4.1.11 requires refusing a JWS whose "crit" names an extension the
+// recipient does not understand, and RFC 7519 §4.1.4 makes exp a
+// NumericDate, so "exp": null is not "no expiry".
+func TestAuth_RefusedTokenClaimsAndHeaders(t *testing.T) {
+	const key = "!ChangeThisMercureHubJWTSecretKey!"
+	s, err := mercure.New(mercure.Config{PublisherJWTKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mux := http.NewServeMux()
+	s.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	sign := func(header map[string]any, claims jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		for k, v := range header {
+			tok.Header[k] = v
+		}
+		str, err := tok.SignedString([]byte(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return str
+	}
+	grant := func(extra map[string]any) jwt.MapClaims {
+		c := jwt.MapClaims{"mercure": map[string]any{"publish": []string{"*"}}}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return c
+	}
+	tests := []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"a plain token is accepted", sign(nil, grant(nil)), http.StatusOK},
+		{"an unknown crit header parameter is refused", sign(map[string]any{"crit": []string{"exp-ext"}, "exp-ext": 1}, grant(nil)), http.StatusUnauthorized},
+		{"an empty crit list is refused", sign(map[string]any{"crit": []string{}}, grant(nil)), http.StatusUnauthorized},
+		{"exp null is refused, not taken as no expiry", sign(nil, grant(map[string]any{"exp": nil})), http.StatusUnauthorized},
+		{"nbf null is refused", sign(nil, grant(map[string]any{"nbf": nil})), http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := url.Values{"topic": {"https://example.com/x"}, "data": {"d"}}.Encode()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+mercure.HubPath, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "Bearer "+tt.token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}

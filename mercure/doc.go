@@ -18,8 +18,15 @@
 //     in history, otherwise "earliest". An unknown ID replays nothing and
 //     the subscription goes live; the "earliest" header tells the client
 //     that it may have missed updates.
-//   - A publisher ID already in history is refused with 409 Conflict; the
-//     update is not dispatched twice.
+//   - Ids may repeat (neither draft forbids it, and Mercure's conformance
+//     suite does it); a Last-Event-ID naming a repeated id resumes after its
+//     earliest occurrence still in history. Retry-safe publishing is the
+//     Idempotency-Key header's (draft-ietf-httpapi-idempotency-key-header):
+//     the key's record holds the fingerprint of the path, media type and
+//     body (not the token, which a retry may renew); only a 200 is kept and
+//     given again, any other answer releases the key. A store that fails
+//     mid-append (503) cannot tell whether it stored the update, so a retry
+//     after a 503 may store it twice.
 //   - A token that is present but invalid is refused with 401 even when
 //     anonymous subscribers are allowed.
 //   - Cookie-authorized publishing needs an Origin (or Referer) in

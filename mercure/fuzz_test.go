@@ -91,3 +91,27 @@ func FuzzAccessClaims(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseIdempotencyKey(f *testing.F) {
+	f.Add(`"8e03978e-40d5-43e8-bc93-6894a57f9324"`)
+	f.Add(`abc`)
+	f.Add(`"a\"b\\c"`)
+	f.Add(`"unterminated`)
+	f.Fuzz(func(t *testing.T, v string) {
+		key, err := parseIdempotencyKey(http.Header{"Idempotency-Key": {v}}, DefaultMaxIdempotencyKeyBytes)
+		if err != nil {
+			if _, ok := err.(*httpError); !ok {
+				t.Fatalf("error %T is not an httpError", err)
+			}
+			return
+		}
+		if key == "" || len(key) > DefaultMaxIdempotencyKeyBytes {
+			t.Fatalf("accepted key %q of %d bytes", key, len(key))
+		}
+		for i := 0; i < len(key); i++ {
+			if key[i] < 0x20 || key[i] >= 0x7f {
+				t.Fatalf("accepted key %q with byte %#x", key, key[i])
+			}
+		}
+	})
+}

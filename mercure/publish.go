@@ -50,11 +50,11 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusForbidden, "the token's mercure.publish claim allows no topic")
 		return
 	}
-	key := "sub:" + acc.subject
+	rateKey := "sub:" + acc.subject
 	if acc.subject == "" {
-		key = "addr:" + admission.Client(r)
+		rateKey = "addr:" + admission.Client(r)
 	}
-	if ok, retry := s.publishRate.Allow(key); !ok {
+	if ok, retry := s.publishRate.Allow(rateKey); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(retry.Seconds())), 1)))
 		httpErrorf(w, http.StatusTooManyRequests, "publishing too often: at most %g updates per second (burst %d) per token subject, or per address for tokens without one",
 			s.cfg.PublishRate, s.cfg.PublishBurst)
@@ -103,29 +103,38 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	switch err := s.hub.Publish(r.Context(), u); {
-	case errors.Is(err, hub.ErrDuplicateID):
-		httpErrorf(w, http.StatusConflict, "an update with id %q and other content is already in history", u.ID)
+	key, ok := s.claimKey(w, r, body)
+	if !ok {
 		return
+	}
+	status := s.storeUpdate(w, r, u)
+	key.done(r.Context(), status, u.ID)
+}
+
+// storeUpdate publishes u to the hub and answers the request: 200 and the id,
+// or the reason it was not stored. It returns the status it answered.
+func (s *Server) storeUpdate(w http.ResponseWriter, r *http.Request, u *hub.Update) int {
+	switch err := s.hub.Publish(r.Context(), u); {
 	case errors.Is(err, hub.ErrInvalidUpdate):
 		httpErrorf(w, http.StatusBadRequest, "%v", err)
-		return
+		return http.StatusBadRequest
 	case errors.Is(err, hub.ErrClosed):
 		w.Header().Set("Retry-After", "1")
 		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
-		return
+		return http.StatusServiceUnavailable
 	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		// Not stored, or not known to be: the publisher retries with the
-		// same id, which the store deduplicates.
+		// Not stored, or not known to be: a publisher that retries with
+		// the same Idempotency-Key gets it stored at most once.
 		w.Header().Set("Retry-After", retryAfterUnavailable)
-		httpErrorf(w, http.StatusServiceUnavailable, "the update was not stored, retry later with the same id: %v", err)
-		return
+		httpErrorf(w, http.StatusServiceUnavailable, "the update was not stored, retry later: %v", err)
+		return http.StatusServiceUnavailable
 	case err != nil:
 		httpErrorf(w, http.StatusInternalServerError, "publish: %v", err)
-		return
+		return http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, u.ID)
+	return http.StatusOK
 }
 
 // retryAfterUnavailable is the Retry-After, in seconds, of the answers given

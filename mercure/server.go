@@ -18,6 +18,7 @@ import (
 
 	"github.com/ssehub/ssehub/admission"
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/idempotency"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
@@ -101,6 +102,17 @@ type Config struct {
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
 
+	// Idempotency keeps the Idempotency-Key records of publish requests.
+	// Nil: the Store, when it implements idempotency.Store (every store of
+	// this module does, so keys work across the nodes sharing it), else
+	// none and the header is ignored.
+	Idempotency idempotency.Store
+	// IdempotencyKeep is how long the answer to a publish request with an
+	// Idempotency-Key is given again to its retries: 0 means
+	// DefaultIdempotencyKeep, negative ignores the header. At most
+	// idempotency.MaxKeep.
+	IdempotencyKeep time.Duration
+
 	// Heartbeat is the interval of comment heartbeats on idle streams: 0
 	// means 15s, negative disables them.
 	Heartbeat time.Duration
@@ -122,16 +134,30 @@ type Config struct {
 	// the defaults; a negative rate, no limit.
 	PublishRate  float64
 	PublishBurst int
+	// MaxSelectorBytes bounds the length of a topic selector: 0 means
+	// hub.DefaultMaxSelectorBytes. A longer one is refused with 400.
+	MaxSelectorBytes int
+	// MaxSelectorVariables bounds the variables of a URI template selector:
+	// 0 means hub.DefaultMaxSelectorVariables.
+	MaxSelectorVariables int
+	// MaxSelectorProgram bounds the instructions of a selector's compiled
+	// matcher past its literal prefix, which bounds the cost of a match
+	// per rune of the topic: 0 means hub.DefaultMaxSelectorProgram.
+	MaxSelectorProgram int
+	// SelectorCacheBytes bounds the memory of the compiled selectors kept
+	// for reuse: 0 means hub.DefaultSelectorCacheBytes.
+	SelectorCacheBytes int64
 	// WriteTimeout bounds each write to a subscriber; a client that does
 	// not take the bytes by then is disconnected. 0 means 10s.
 	WriteTimeout time.Duration
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is how long the writers of HTTP/1.1 streams pause after a
-	// round of writes, so that the updates published meanwhile leave
-	// together: one write for many updates, which is most of the CPU
-	// saved under load, at the price of up to this much latency. 0 means
+	// Coalesce is how long stream writers pause after a round of writes
+	// (the pool's for HTTP/1.1, each stream's own over HTTP/2, HTTP/3 and
+	// TLS), so that the updates published meanwhile leave together: one
+	// write for many updates, which is most of the CPU saved under load,
+	// at the price of up to this much latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).
@@ -153,6 +179,7 @@ type Server struct {
 	ownsStore bool
 	proto     protocol
 	pub, sub  *verifier
+	keys      idempotency.Store // nil: Idempotency-Key ignored
 	lim       limits
 	log       *slog.Logger
 	metrics   http.Handler
@@ -193,6 +220,10 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	setDefault(&c.PublishRate, DefaultPublishRate)
 	setDefault(&c.PublishBurst, DefaultPublishBurst)
+	setDefault(&c.IdempotencyKeep, DefaultIdempotencyKeep)
+	if c.IdempotencyKeep > idempotency.MaxKeep {
+		return nil, fmt.Errorf("mercure: IdempotencyKeep %s is longer than %s", c.IdempotencyKeep, idempotency.MaxKeep)
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -210,10 +241,18 @@ func New(cfg Config) (*Server, error) {
 		s.store = memory.New(memory.Options{MaxUpdates: c.HistorySize, MaxBytes: c.HistoryBytes, MaxAge: c.HistoryAge})
 		s.ownsStore = true
 	}
+	if c.IdempotencyKeep > 0 {
+		s.keys = c.Idempotency
+		if ks, ok := s.store.(idempotency.Store); ok && s.keys == nil {
+			s.keys = ks
+		}
+	}
 	// The hub's cache of encoded updates covers the whole history when it
 	// is larger than the default, so that replays rarely read the store.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes})
+		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
+			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
@@ -369,7 +408,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Last-Event-ID")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 }

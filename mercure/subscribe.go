@@ -28,6 +28,14 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	for i, sel := range req.selectors {
+		if err := s.hub.Matcher().Validate(sel); err != nil {
+			// The message names the selector by position: it may be
+			// kilobytes long.
+			httpErrorf(w, http.StatusBadRequest, "topic selector %d refused: %v", i+1, err)
+			return
+		}
+	}
 	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
 	if err != nil {
 		httpErrorf(w, http.StatusUnauthorized, "%v", err)
@@ -251,6 +259,15 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		defer t.Stop()
 		expiry = t.C
 	}
+	// Over HTTP/2 and HTTP/3 each write is a frame handed to the
+	// connection's goroutine and a flush: pausing after a write, as the
+	// pool's writers do, lets the updates published meanwhile share both.
+	var pause *time.Timer
+	if s.cfg.Coalesce > 0 {
+		pause = time.NewTimer(s.cfg.Coalesce)
+		pause.Stop()
+		defer pause.Stop()
+	}
 	write := func(b []byte) bool { return s.writeTimed(w, rc, b) }
 	var msgs []*hub.Message
 	var buf []byte
@@ -293,6 +310,14 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			}
 			if cap(buf) > 1<<20 { // do not keep a huge batch buffer for a long-lived stream
 				buf = nil
+			}
+			if pause != nil {
+				pause.Reset(s.cfg.Coalesce)
+				select {
+				case <-pause.C:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}

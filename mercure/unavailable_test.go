@@ -63,6 +63,7 @@ func TestUnavailableStore(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+mercure.HubPath, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Idempotency-Key", `"`+id+`"`)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -88,8 +89,8 @@ func TestUnavailableStore(t *testing.T) {
 	}{
 		{"a healthy store stores the update and reports ok", false, "a", http.StatusOK, http.StatusOK, false},
 		{"an unavailable store refuses the update with 503 and Retry-After", true, "b", http.StatusServiceUnavailable, http.StatusServiceUnavailable, true},
-		{"the same id is stored once the store is back", false, "b", http.StatusOK, http.StatusOK, false},
-		{"a retry of a stored update is answered 200 without storing it twice", false, "b", http.StatusOK, http.StatusOK, false},
+		{"a retry with the same Idempotency-Key is stored once the store is back", false, "b", http.StatusOK, http.StatusOK, false},
+		{"a retry of a stored update with the same Idempotency-Key is answered 200 without storing it twice", false, "b", http.StatusOK, http.StatusOK, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,4 +46,12 @@ if ! port_open 4222; then
   nohup nats-server -a 127.0.0.1 -p 4222 -js -sd /tmp/ssehub-nats >/tmp/ssehub-nats/nats.log 2>&1 &
   wait_port NATS 4222
 fi
+# The official Durable Streams conformance suite, pinned by its lock file
+# (cmd/ssehub's TestDurableStreamsConformance runs it with Node 20).
+conf="$(dirname "$0")/../conformance/durable-streams"
+if [ ! -x "$conf/node_modules/.bin/vitest" ]; then
+  command -v npm >/dev/null || { echo "deps: npm is missing: the Durable Streams conformance suite needs Node 20 and npm" >&2; exit 1; }
+  echo "deps: installing the Durable Streams conformance suite (npm ci in conformance/durable-streams)"
+  (cd "$conf" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "deps: Chromium, Redis (127.0.0.1:6379) and NATS (127.0.0.1:4222) are ready"

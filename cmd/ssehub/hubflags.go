@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 	"github.com/ssehub/ssehub/store"
 )
@@ -52,6 +53,17 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 		"largest data a publisher may send in one update, in bytes")
 	fs.IntVar(&c.MaxTopics, "max-topics", mercure.DefaultMaxTopics,
 		"most topics one update, or one subscription, may name")
+	fs.DurationVar(&c.IdempotencyKeep, "idempotency-keep", mercure.DefaultIdempotencyKeep,
+		"how long the answer to a publish with an Idempotency-Key header is given again to\nits retries (kept in the store, so shared by the nodes); at most 168h; negative ignores the header")
+	fs.IntVar(&c.MaxSelectorBytes, "max-selector-bytes", hub.DefaultMaxSelectorBytes,
+		"longest topic selector a subscriber may send, in bytes; longer ones are refused with 400")
+	fs.IntVar(&c.MaxSelectorVariables, "max-selector-variables", hub.DefaultMaxSelectorVariables,
+		"most variables a URI template topic selector may have, all its {…} expressions together")
+	fs.IntVar(&c.MaxSelectorProgram, "max-selector-program", hub.DefaultMaxSelectorProgram,
+		"most instructions a template selector may compile to past its literal prefix;\n"+
+			"a match costs at most about 3 steps per instruction per character of the topic")
+	fs.Int64Var(&c.SelectorCacheBytes, "selector-cache-bytes", hub.DefaultSelectorCacheBytes,
+		"memory for compiled topic selectors kept for reuse, shared by all subscribers, in bytes")
 	return c
 }
 

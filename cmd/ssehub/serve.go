@@ -35,6 +35,8 @@ Serves, on one address:
   /sse/stream            the demo's event stream
   /.well-known/mercure   the Mercure hub: subscribe with GET, publish with POST
   /healthz, /metrics     health check and Prometheus metrics
+  /v1/stream/            Durable Streams (create with PUT, append with POST, read
+                         with GET: catch-up, long-poll or SSE); -durable-prefix
   /ui                    the operator console, with -ui-key
 "ssehub" with no command does the same.
 
@@ -67,6 +69,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	storeURL := addStoreFlag(fs)
 	netLim := addNetFlags(fs, hubCfg)
 	tlsF := addTLSFlags(fs)
+	durableOpts := addDurableFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -128,9 +131,18 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		demoOpts.Streams = streams
 	}
 
+	durableSrv, closeDurable, err := durableOpts.open(ctx, *storeURL, logger)
+	if err != nil {
+		return err
+	}
+	defer closeDurable()
+
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
 	hubSrv.Register(mux)
+	if durableSrv != nil {
+		durableSrv.Register(mux)
+	}
 	if *uiKey != "" {
 		ui, err := console.New(console.Config{Key: *uiKey, Hub: hubSrv.Hub(), Metrics: metrics, Publisher: hubSrv,
 			PublisherJWTKey: hubCfg.PublisherJWTKey, PublisherJWTAlg: hubCfg.PublisherJWTAlg,

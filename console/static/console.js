@@ -53,11 +53,12 @@ let hello = null;
 let samples = [];
 let maxSamples = 300;
 
+const clock = (v) => new Date(v * 1000).toLocaleTimeString("en-GB", { hour12: false });
 function axisOpts(fmt) {
   const stroke = css("--dim"), grid = { stroke: css("--grid"), width: 1 }, ticks = { stroke: css("--grid"), width: 1 };
   return [
-    { stroke, grid, ticks, font: "11px system-ui" },
-    { stroke, grid, ticks, font: "11px system-ui", size: 52, values: (u, vs) => vs.map(fmt) },
+    { stroke, grid, ticks, font: "11px system-ui", values: (u, vs) => vs.map(clock) },
+    { stroke, grid, ticks, font: "11px system-ui", size: 56, values: (u, vs) => vs.map(fmt) },
   ];
 }
 function series(label, color, fill) {
@@ -89,15 +90,17 @@ let cRate, cSubs, cDelay, cHist, cBytes, cStore;
 function initCharts() {
   cRate = makeChart("c-rate", [series("published", "--c1", true), series("delivered", "--c2", true), series("replayed", "--c4")], fmtNum);
   cSubs = makeChart("c-subs", [series("subscribers", "--c1", true)], fmtNum);
-  cDelay = makeChart("c-delay", [series("p50", "--c3", true), series("p99", "--c5")], (v) => fmtMs(v).replace(" ms", ""));
-  cBytes = makeChart("c-bytes", [series("bytes/s", "--c4", true)], (v) => fmtBytes(v).replace(" ", ""));
+  cDelay = makeChart("c-delay", [series("p50", "--c3", true), series("p99", "--c5")], (v) => (v === 0 ? "0" : fmtMs(v).replace(" ms", "")));
+  cBytes = makeChart("c-bytes", [series("bytes/s", "--c4", true)], (v) => (v === 0 ? "0" : fmtBytes(v).replace(".0 ", "").replace(" ", "")));
   cStore = makeChart("c-store", [series("store ms", "--c2", true), series("slow/s", "--c5")], (v) => fmtNum(v));
   const bars = uPlot.paths.bars({ size: [0.7, 60] });
-  const labels = () => (hello && hello.buckets ? hello.buckets.map((b) => "≤" + (b < 1 ? b : Math.round(b))).concat(["more"]) : []);
+  const bound = (b) => (b >= 1000 ? b / 1000 + "s" : b < 1 ? b : Math.round(b));
+  const labels = () => (hello && hello.buckets ? hello.buckets.map((b) => "≤" + bound(b)).concat(["more"]) : []);
   cHist = makeChart("c-hist", [Object.assign(series("writes", "--c3", true), { paths: bars, fill: css("--c3") + "aa" })], fmtNum, {
     scales: { x: { time: false, range: (u, min, max) => [min - 0.6, max + 0.6] }, y: { range: (u, min, max) => [0, Math.max(max * 1.15, 1)] } },
     axes: [
-      Object.assign(axisOpts(fmtNum)[0], { values: (u, vs) => vs.map((v) => labels()[v] ?? ""), splits: () => labels().map((_, i) => i), rotate: 0, font: "10px system-ui" }),
+      Object.assign(axisOpts(fmtNum)[0], { values: (u, vs) => vs.map((v) => labels()[v] ?? ""),
+        splits: () => labels().map((_, i) => i).filter((i) => i % 3 === 0 || i === labels().length - 1), font: "10px system-ui" }),
       axisOpts(fmtNum)[1],
     ],
   });
@@ -117,20 +120,21 @@ function draw() {
   cHist.setData([sums.map((_, i) => i), sums]);
 }
 
-function kpi(id, value, cls) {
+function kpi(id, value, cls, unit) {
   const k = document.getElementById(id);
-  k.querySelector(".value").textContent = value;
+  k.querySelector(".value").replaceChildren(value, unit ? el("span", { class: "unit" }, unit) : "");
   k.classList.remove("ok", "bad", "warn");
   if (cls) k.classList.add(cls);
 }
 
 function showSample(s) {
+  document.body.dataset.published = String(s.totals.published);
   const total = (s.nodes || []).reduce((a, n) => a + n.subscribers, 0);
   kpi("k-subscribers", fmtNum(hello.shared ? total : s.subscribers));
   $("#k-subscribers .sub").textContent = hello.shared ? `open now, ${s.nodes.length} node${s.nodes.length === 1 ? "" : "s"}` : "open now";
   kpi("k-published", fmtNum(s.published));
   kpi("k-delivered", fmtNum(s.delivered));
-  kpi("k-bytes", fmtBytes(s.bytes) + "/s");
+  kpi("k-bytes", fmtBytes(s.bytes), null, "/s");
   const lastDelay = [...samples].reverse().find((x) => x.delayP99 != null);
   kpi("k-delay", lastDelay ? fmtMs(lastDelay.delayP99) : "–");
   $("#k-delay .sub").textContent = lastDelay ? `p50 ${fmtMs(lastDelay.delayP50)} · publication → write` : "no writes yet";
@@ -144,7 +148,7 @@ function showSample(s) {
 
   const body = $("#nodes tbody");
   body.replaceChildren(...(s.nodes || []).map((n) => el("tr", {},
-    el("td", { class: "mono" }, n.id, n.id === hello.node ? el("span", { class: "chip" }, "this node") : null),
+    el("td", { class: "mono" }, n.id, n.id === hello.node ? el("span", { class: "chip self" }, "this node") : null),
     el("td", { class: "mono" }, n.addr || "–"),
     el("td", { class: "num" }, fmtNum(n.subscribers)),
     el("td", {}, ago(n.seen)))));
@@ -159,9 +163,13 @@ function ago(iso) {
 }
 
 // ---- the console's own stream ----------------------------------------------
+// ssehubConsole.stream is the page's stream, which tests close to freeze
+// the page for a screenshot.
+const ssehubConsole = { stream: null };
 function connect() {
   const live = $("#live");
   const es = new EventSource("events");
+  ssehubConsole.stream = es;
   es.onopen = () => { live.dataset.state = "live"; live.textContent = "live"; };
   es.onerror = () => { live.dataset.state = "error"; live.textContent = "reconnecting…"; };
   es.onmessage = (e) => {
@@ -234,7 +242,7 @@ function addTailRow(u) {
   $("#tail-count").textContent = `${tail.count} update${tail.count === 1 ? "" : "s"}`;
   const data = u.data + (u.truncated ? " …(truncated)" : "");
   const row = el("tr", {},
-    el("td", { class: "mono dim" }, fmtTime(u.time)),
+    el("td", { class: "mono dim nowrap" }, fmtTime(u.time)),
     el("td", { class: "mono" }, u.id),
     el("td", { class: "mono" }, u.type || "message"),
     el("td", {}, u.private ? el("span", { class: "private", title: "private update" }, "private") : null,
@@ -291,8 +299,8 @@ $("#pub-form").addEventListener("submit", async (e) => {
   $("#pub-empty").hidden = true;
   const ok = status >= 200 && status < 300;
   const row = el("tr", { class: ok ? "ok" : "bad" },
-    el("td", { class: "mono dim" }, fmtTime(Date.now())),
-    el("td", { class: ok ? "ok-text" : "bad-text" }, status ? String(status) : "failed"),
+    el("td", { class: "mono dim nowrap" }, fmtTime(Date.now())),
+    el("td", { class: ok ? "ok-text num" : "bad-text num" }, status ? String(status) : "failed"),
     el("td", { class: "mono answer" }, text),
     el("td", {}, ...topics.map((t) => el("span", { class: "chip" }, t))));
   $("#pub-rows tbody").prepend(row);

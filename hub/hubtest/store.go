@@ -28,7 +28,8 @@ func TestStore(t *testing.T, open func(t *testing.T) hub.Store) {
 		fn   func(t *testing.T, s hub.Store)
 	}{
 		{"AppendAssignsIncreasingSeq", testAppendSeq},
-		{"AppendDuplicateIDStoresNothing", testAppendDuplicate},
+		{"AppendDuplicateIDStoresItToo", testAppendDuplicate},
+		{"LookupOfADuplicatedIDIsItsEarliestOccurrence", testLookupDuplicate},
 		{"LookupKnownAndUnknown", testLookup},
 		{"ReadFromStartAfterAndLimit", testRead},
 		{"LastOfEmptyAndFilled", testLast},
@@ -77,16 +78,32 @@ func testAppendSeq(t *testing.T, s hub.Store) {
 func testAppendDuplicate(t *testing.T, s hub.Store) {
 	ups := appendN(t, s, 2)
 	dup := &hub.Update{ID: ups[0].ID, Topics: []string{"t"}, Data: "other", Time: time.Now()}
-	err := s.Append(ctx(t), dup)
-	if !errors.Is(err, hub.ErrDuplicateID) {
-		t.Fatalf("Append(duplicate) = %v, want ErrDuplicateID", err)
+	if err := s.Append(ctx(t), dup); err != nil {
+		t.Fatalf("Append(duplicate id) = %v, want it stored", err)
 	}
-	if dup.Seq != ups[0].Seq {
-		t.Errorf("duplicate Seq = %d, want the stored %d", dup.Seq, ups[0].Seq)
+	if dup.Seq <= ups[1].Seq {
+		t.Errorf("duplicate Seq = %d, want a new one after %d", dup.Seq, ups[1].Seq)
 	}
 	got, err := s.Read(ctx(t), 0, 10)
-	if err != nil || len(got) != 2 || got[0].Data != "0" {
-		t.Fatalf("Read after duplicate = %d updates, %v; want the 2 originals", len(got), err)
+	if err != nil || len(got) != 3 || got[2].ID != ups[0].ID || got[2].Data != "other" {
+		t.Fatalf("Read after duplicate = %v, %v; want id-0 id-1 id-0(other)", ids(got), err)
+	}
+}
+
+// testLookupDuplicate: draft-dunglas-mercure-08 §"Reconnection, State
+// Reconciliation and Event Sourcing" resolves a Last-Event-ID naming a
+// duplicated id to its earliest occurrence.
+func testLookupDuplicate(t *testing.T, s hub.Store) {
+	var seqs []uint64
+	for _, id := range []string{"dup", "other", "dup", "dup"} {
+		u := &hub.Update{ID: id, Topics: []string{"t"}, Time: time.Now()}
+		if err := s.Append(ctx(t), u); err != nil {
+			t.Fatalf("Append(%q): %v", id, err)
+		}
+		seqs = append(seqs, u.Seq)
+	}
+	if seq, err := s.Lookup(ctx(t), "dup"); err != nil || seq != seqs[0] {
+		t.Fatalf("Lookup(dup) = %d, %v; want the earliest, %d", seq, err, seqs[0])
 	}
 }
 

@@ -37,7 +37,9 @@ func ExecPath() (string, error) {
 // Start launches a fresh headless Chromium, with its own empty profile, for
 // the duration of the test and returns a chromedp context for one tab. The
 // browser is closed when the test ends; its context expires after Timeout.
-func Start(t testing.TB) context.Context {
+// extra options (e.g. chromedp.Flag("ignore-certificate-errors-spki-list",
+// hash) to trust a test certificate) come after the defaults.
+func Start(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
@@ -60,6 +62,7 @@ func Start(t testing.TB) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(900, 560),
 	}
+	opts = append(opts, extra...)
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), Timeout)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	tabCtx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))

@@ -5,12 +5,18 @@
 //
 // Layout of the file: bucket "updates" maps the big-endian uint64 Seq
 // (bbolt's NextSequence, so Seq order is key order) to the update's time
-// (8 bytes, big-endian Unix nanoseconds) followed by its JSON; bucket "ids"
-// maps each update ID to its Seq; bucket "meta" holds the running total of
-// their sizes under "bytes". Pruning by bytes, count and age happens in the
-// write transaction of Append, so history never exceeds its bounds on disk
-// (bbolt's file itself grows to the largest history it held, and reuses
-// that space; it does not shrink).
+// (8 bytes, big-endian Unix nanoseconds) followed by its JSON; bucket
+// "idseqs" holds one empty-valued key per update, its ID, a NUL byte (which
+// IDs cannot contain) and its Seq, so that the occurrences of an ID sort
+// oldest first and Lookup is one Seek (files written before ids could
+// repeat have a bucket "ids" of ID → Seq instead; Open rebuilds the index
+// from the updates and drops it); bucket "meta" holds the running total of
+// the updates' sizes under "bytes". Pruning by bytes, count and age happens
+// in the write transaction of Append, so history never exceeds its bounds
+// on disk (bbolt's file itself grows to the largest history it held, and
+// reuses that space; it does not shrink).
+//
+// The same file keeps the Idempotency-Key records (idempotency.go).
 //
 // The file is locked: a second process opening it waits Options.Timeout
 // and fails. Several nodes sharing one hub need the Redis or NATS store.
@@ -42,7 +48,8 @@ const DefaultTimeout = 2 * time.Second
 
 var (
 	bucketUpdates = []byte("updates")
-	bucketIDs     = []byte("ids")
+	bucketIDs     = []byte("idseqs")
+	bucketOldIDs  = []byte("ids")
 	bucketMeta    = []byte("meta")
 	keyBytes      = []byte("bytes")
 )
@@ -111,6 +118,11 @@ func Open(path string, opts Options) (*Store, error) {
 				return err
 			}
 		}
+		if tx.Bucket(bucketOldIDs) != nil {
+			if err := reindex(tx); err != nil {
+				return err
+			}
+		}
 		if tx.Bucket(bucketMeta).Get(keyBytes) != nil {
 			return nil
 		}
@@ -139,6 +151,28 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) Path() string { return s.path }
 
 func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// idKey is the key of bucket "idseqs" for the update with this id and seq.
+func idKey(id string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(append(make([]byte, 0, len(id)+9), id...), 0), seq)
+}
+
+// reindex fills bucket "idseqs" from the updates and deletes the index of
+// files written by earlier versions, in tx.
+func reindex(tx *bolt.Tx) error {
+	ids := tx.Bucket(bucketIDs)
+	err := tx.Bucket(bucketUpdates).ForEach(func(k, v []byte) error {
+		u, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		return ids.Put(idKey(u.ID, u.Seq), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("rebuild the id index: %w", err)
+	}
+	return tx.DeleteBucket(bucketOldIDs)
+}
 
 // entrySize is what an update stored as v under id counts against
 // MaxBytes: the value, the id and the two 8-byte keys.
@@ -212,18 +246,10 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return fmt.Errorf("boltstore: append %q: %w", u.ID, err)
 	}
 	cut := s.cutoff()
-	var dup bool
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		ups, ids := tx.Bucket(bucketUpdates), tx.Bucket(bucketIDs)
 		total := getBytes(tx)
 		s.prune(ups, ids, cut, 0, &total)
-		if k := ids.Get([]byte(u.ID)); k != nil {
-			if v := ups.Get(k); v != nil {
-				dup = true
-				u.Seq, u.Time = binary.BigEndian.Uint64(k), timeOf(v)
-				return nil
-			}
-		}
 		seq, err := ups.NextSequence()
 		if err != nil {
 			return err
@@ -231,7 +257,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		if err := ups.Put(key(seq), val); err != nil {
 			return err
 		}
-		if err := ids.Put([]byte(u.ID), key(seq)); err != nil {
+		if err := ids.Put(idKey(u.ID, seq), nil); err != nil {
 			return err
 		}
 		u.Seq = seq
@@ -244,9 +270,6 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	}
 	if err != nil {
 		return fmt.Errorf("boltstore: append %q to %s: %w", u.ID, s.path, err)
-	}
-	if dup {
-		return fmt.Errorf("boltstore: append %q: %w", u.ID, hub.ErrDuplicateID)
 	}
 	s.mu.Lock()
 	if !s.closed {
@@ -271,29 +294,30 @@ func (s *Store) prune(ups, ids *bolt.Bucket, cut time.Time, last uint64, total *
 			return
 		}
 		if u, err := decode(k, v); err == nil {
-			if cur := ids.Get([]byte(u.ID)); bytes.Equal(cur, k) {
-				ids.Delete([]byte(u.ID))
-			}
+			ids.Delete(idKey(u.ID, seq))
 			*total -= entrySize(v, u.ID)
 		}
 		c.Delete()
 	}
 }
 
-// Lookup returns the Seq of the update with this ID. See hub.Store.
+// Lookup returns the Seq of the earliest update with this ID. See
+// hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	var seq uint64
 	cut := s.cutoff()
 	err := s.view("lookup "+id, func(tx *bolt.Tx) error {
-		k := tx.Bucket(bucketIDs).Get([]byte(id))
-		if k == nil {
-			return nil
+		prefix := append([]byte(id), 0)
+		ups := tx.Bucket(bucketUpdates)
+		c := tx.Bucket(bucketIDs).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && len(k) == len(prefix)+8 && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			sk := k[len(prefix):]
+			// Expired updates not pruned yet are the oldest: skip them.
+			if v := ups.Get(sk); v != nil && !expired(v, cut) {
+				seq = binary.BigEndian.Uint64(sk)
+				return nil
+			}
 		}
-		v := tx.Bucket(bucketUpdates).Get(k)
-		if v == nil || expired(v, cut) {
-			return nil
-		}
-		seq = binary.BigEndian.Uint64(k)
 		return nil
 	})
 	if err != nil {

@@ -3,7 +3,7 @@ package boltstore_test
 import (
 	"bufio"
 	"context"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
 	"github.com/ssehub/ssehub/store/boltstore"
 )
@@ -31,6 +35,10 @@ func open(t *testing.T, opts boltstore.Options) *boltstore.Store {
 
 func TestStore(t *testing.T) {
 	hubtest.TestStore(t, func(t *testing.T) hub.Store { return open(t, boltstore.Options{}) })
+}
+
+func TestIdempotency(t *testing.T) {
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return open(t, boltstore.Options{}) })
 }
 
 func TestProtocol(t *testing.T) {
@@ -73,8 +81,49 @@ func TestStore_HistorySurvivesReopen(t *testing.T) {
 	if got := fmt.Sprint(hubtest.ReadIDs(t, s)); got != "[a b c]" {
 		t.Fatalf("history after reopen = %s", got)
 	}
-	if err := s.Append(context.Background(), &hub.Update{ID: "a", Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {
-		t.Fatalf("Append(a) after reopen = %v, want ErrDuplicateID", err)
+	if seq, err := s.Lookup(context.Background(), "a"); err != nil || seq != 1 {
+		t.Fatalf("Lookup(a) after reopen = %d, %v; want 1", seq, err)
+	}
+}
+
+// TestOpen_RebuildsTheIDIndexOfAnOlderFile opens a file whose id index is
+// the one of versions that refused duplicate ids (bucket "ids", id → seq):
+// the index is rebuilt from the updates, so Lookup still answers.
+func TestOpen_RebuildsTheIDIndexOfAnOlderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubtest.AppendIDs(t, s, "a", "b", "a")
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket([]byte("idseqs")); err != nil {
+			return err
+		}
+		old, err := tx.CreateBucket([]byte("ids"))
+		if err != nil {
+			return err
+		}
+		return old.Put([]byte("b"), binary.BigEndian.AppendUint64(nil, 2))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for id, want := range map[string]uint64{"a": 1, "b": 2} {
+		if seq, err := s.Lookup(context.Background(), id); err != nil || seq != want {
+			t.Errorf("Lookup(%s) = %d, %v; want %d", id, seq, err, want)
+		}
 	}
 }
 
@@ -171,9 +220,9 @@ func TestStore_AcknowledgedUpdatesSurviveSIGKILL(t *testing.T) {
 			t.Fatalf("update %d = seq %d id %q, want seq %d id u%d", i, u.Seq, u.ID, i+1, i)
 		}
 	}
-	for _, id := range []string{"u0", fmt.Sprint("u", acked-1)} {
-		if err := s.Append(context.Background(), &hub.Update{ID: id, Topics: []string{"t"}}); !errors.Is(err, hub.ErrDuplicateID) {
-			t.Fatalf("Append(%s) after SIGKILL = %v, want ErrDuplicateID", id, err)
+	for _, n := range []uint64{0, acked - 1} {
+		if seq, err := s.Lookup(context.Background(), fmt.Sprint("u", n)); err != nil || seq != n+1 {
+			t.Fatalf("Lookup(u%d) after SIGKILL = %d, %v; want %d", n, seq, err, n+1)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 // Package memory is the in-memory hub.Store: a bounded history of updates,
-// trimmed by bytes, count and age, with an index from update ID to Seq. Its
-// history is lost when the process exits.
+// trimmed by bytes, count and age, with an index from update ID to the Seqs
+// of the updates carrying it. Its history is lost when the process exits.
+// It also keeps the idempotency.Store records of Idempotency-Key, for one
+// process.
 package memory
 
 import (
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/idempotency"
 )
 
 // Defaults of Options: history in memory is bounded by its bytes first.
@@ -27,7 +30,7 @@ const Overhead = 200
 type Options struct {
 	// MaxUpdates bounds history by count: 0 means DefaultMaxUpdates, a
 	// negative value keeps no history at all (live delivery only: Read,
-	// Lookup and Last see nothing, and IDs are not deduplicated).
+	// Lookup and Last see nothing).
 	MaxUpdates int
 	// MaxBytes bounds history by size: the updates' ids, topics, data and
 	// type plus Overhead each. The newest update is kept even when it alone
@@ -48,21 +51,28 @@ type Store struct {
 	now      func() time.Time
 
 	mu     sync.RWMutex
-	ups    []*hub.Update // ups[i].Seq == first+i: contiguous
-	first  uint64        // Seq of ups[0]
-	seq    uint64        // last assigned Seq
-	byID   map[string]uint64
-	bytes  int64         // size of ups
-	notify chan struct{} // closed and replaced on every Append and on Close
+	ups    []*hub.Update       // ups[i].Seq == first+i: contiguous
+	first  uint64              // Seq of ups[0]
+	seq    uint64              // last assigned Seq
+	byID   map[string][]uint64 // id -> Seqs in history, oldest first (ids may repeat)
+	bytes  int64               // size of ups
+	notify chan struct{}       // closed and replaced on every Append and on Close
 	closed bool
+
+	kmu     sync.Mutex // guards keys and sweepAt, apart from history
+	keys    map[string]idempotency.Record
+	sweepAt int // size of keys at which expired records are swept
 }
 
-var _ hub.Store = (*Store)(nil)
+var (
+	_ hub.Store         = (*Store)(nil)
+	_ idempotency.Store = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New(opts Options) *Store {
 	s := &Store{max: opts.MaxUpdates, maxBytes: opts.MaxBytes, maxAge: opts.MaxAge, now: opts.Now,
-		byID: map[string]uint64{}, notify: make(chan struct{}), first: 1}
+		byID: map[string][]uint64{}, notify: make(chan struct{}), first: 1}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
 	}
@@ -86,11 +96,6 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return fmt.Errorf("memory store: append %q: %w", u.ID, hub.ErrClosed)
 	}
 	s.trimAge()
-	if seq, ok := s.byID[u.ID]; ok {
-		stored := s.ups[seq-s.first]
-		u.Seq, u.Time = stored.Seq, stored.Time
-		return fmt.Errorf("memory store: append %q: %w", u.ID, hub.ErrDuplicateID)
-	}
 	s.seq++
 	u.Seq = s.seq
 	if u.Time.IsZero() {
@@ -99,7 +104,7 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	s.ups = append(s.ups, u.Clone())
 	s.bytes += size(u)
 	if s.max >= 0 {
-		s.byID[u.ID] = u.Seq
+		s.byID[u.ID] = append(s.byID[u.ID], u.Seq)
 	}
 	for len(s.ups) > s.limit() || s.maxBytes > 0 && s.bytes > s.maxBytes && len(s.ups) > 1 {
 		s.drop()
@@ -133,7 +138,13 @@ func size(u *hub.Update) int64 {
 // drop removes the oldest update; s.mu must be held.
 func (s *Store) drop() {
 	s.bytes -= size(s.ups[0])
-	delete(s.byID, s.ups[0].ID)
+	// The oldest update is the oldest occurrence of its id.
+	id := s.ups[0].ID
+	if seqs := s.byID[id]; len(seqs) > 1 {
+		s.byID[id] = seqs[1:]
+	} else {
+		delete(s.byID, id)
+	}
 	s.ups[0] = nil
 	s.ups = s.ups[1:]
 	s.first++
@@ -153,7 +164,8 @@ func (s *Store) trimAge() {
 	}
 }
 
-// Lookup returns the Seq of the update with this ID. See hub.Store.
+// Lookup returns the Seq of the earliest update with this ID. See
+// hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,11 +173,11 @@ func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 		return 0, fmt.Errorf("memory store: lookup %q: %w", id, hub.ErrClosed)
 	}
 	s.trimAge()
-	seq, ok := s.byID[id]
-	if !ok {
+	seqs := s.byID[id]
+	if len(seqs) == 0 {
 		return 0, fmt.Errorf("memory store: lookup %q: %w", id, hub.ErrUnknownID)
 	}
-	return seq, nil
+	return seqs[0], nil
 }
 
 // Read returns up to limit updates after afterSeq. See hub.Store.
@@ -249,5 +261,58 @@ func (s *Store) Close() error {
 		s.ups, s.byID = nil, nil
 		close(s.notify)
 	}
+	return nil
+}
+
+// ClaimKey claims an idempotency key. See idempotency.Store.
+func (s *Store) ClaimKey(ctx context.Context, key string, rec idempotency.Record) (*idempotency.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	now := s.now()
+	if held, ok := s.keys[key]; ok && held.Live(now) {
+		return &held, nil
+	}
+	s.setKey(key, rec, now)
+	return nil, nil
+}
+
+// SetKey stores an idempotency record. See idempotency.Store.
+func (s *Store) SetKey(ctx context.Context, key string, rec idempotency.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.setKey(key, rec, s.now())
+	return nil
+}
+
+// setKey stores rec, and sweeps the expired records whenever the map has
+// doubled since the last sweep, so that memory follows the live keys at a
+// constant cost per key; s.kmu must be held.
+func (s *Store) setKey(key string, rec idempotency.Record, now time.Time) {
+	if s.keys == nil {
+		s.keys = map[string]idempotency.Record{}
+	}
+	s.keys[key] = rec
+	if len(s.keys) < max(s.sweepAt, 1024) {
+		return
+	}
+	for k, r := range s.keys {
+		if !r.Live(now) {
+			delete(s.keys, k)
+		}
+	}
+	s.sweepAt = 2 * len(s.keys)
+}
+
+// DeleteKey forgets an idempotency key. See idempotency.Store.
+func (s *Store) DeleteKey(ctx context.Context, key string) error {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	delete(s.keys, key)
 	return nil
 }

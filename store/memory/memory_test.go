@@ -9,11 +9,33 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
 func TestStore(t *testing.T) {
 	hubtest.TestStore(t, func(t *testing.T) hub.Store { return memory.New(memory.Options{}) })
+}
+
+func TestIdempotency(t *testing.T) {
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return memory.New(memory.Options{}) })
+}
+
+// TestStore_DuplicatedIDWhoseEarliestIsTrimmedResolvesToTheNext: once the
+// earliest occurrence of an id leaves history, Lookup answers the next one.
+func TestStore_DuplicatedIDWhoseEarliestIsTrimmedResolvesToTheNext(t *testing.T) {
+	s := memory.New(memory.Options{MaxUpdates: 3})
+	defer s.Close()
+	hubtest.AppendIDs(t, s, "d", "x", "d")
+	ups, _ := s.Read(context.Background(), 0, 10)
+	if seq, err := s.Lookup(context.Background(), "d"); err != nil || seq != ups[0].Seq {
+		t.Fatalf("Lookup(d) = %d, %v; want the first, %d", seq, err, ups[0].Seq)
+	}
+	hubtest.AppendIDs(t, s, "y") // trims the first d
+	if seq, err := s.Lookup(context.Background(), "d"); err != nil || seq != ups[2].Seq {
+		t.Fatalf("Lookup(d) after the first was trimmed = %d, %v; want the second, %d", seq, err, ups[2].Seq)
+	}
 }
 
 func TestStore_HistoryTrimmedByCount(t *testing.T) {

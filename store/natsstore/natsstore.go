@@ -7,15 +7,15 @@
 // sequence, one order for every node. History is bounded by the stream's
 // MaxBytes, MaxMsgs and MaxAge, enforced by the server.
 //
-// Dedupe: Append publishes with Nats-Msg-Id = ID (the server's duplicate
-// window, up to 2 minutes, answers a retry with the original's sequence)
-// and with Nats-Expected-Last-Subject-Sequence = 0, which makes the server
-// refuse an ID whose subject already holds an update still in history,
-// however old. The same per-subject index answers Lookup (the server's
-// "last message for subject"), so no second structure (such as a KV bucket
-// written apart from the stream, which could disagree with it after a crash
-// or a trim) has to be kept in step: an update leaves the index exactly
-// when it leaves history.
+// IDs may repeat: every Append is stored. Lookup asks the server for the
+// first message on the ID's subject still in the stream (a message get with
+// next_by_subj from sequence 1), so the earliest occurrence answers, and no
+// second structure (such as a KV bucket written apart from the stream,
+// which could disagree with it after a crash or a trim) has to be kept in
+// step: an update leaves the index exactly when it leaves history.
+//
+// The Idempotency-Key records live in a KV bucket beside the stream
+// (idempotency.go).
 //
 // Follow is one ordered consumer per node, recreated after the last
 // delivered Seq when the connection is lost; the client reconnects by
@@ -46,9 +46,6 @@ const (
 	DefaultMaxUpdates = 1_000_000
 	// DefaultMaxBytes is the stream's MaxBytes: it keeps file storage.
 	DefaultMaxBytes = 1 << 30
-	// DefaultDuplicates is the stream's duplicate window (shortened to
-	// MaxAge when that is shorter).
-	DefaultDuplicates = 2 * time.Minute
 )
 
 // idHeader carries the update's ID, to confirm a Lookup.
@@ -82,17 +79,21 @@ type Options struct {
 
 // Store is a hub.Store on a JetStream stream. It is safe for concurrent use.
 type Store struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	stream  jetstream.Stream
-	name    string
-	prefix  string // "<stream>.<hub>."
-	filter  string // "<stream>.<hub>.*"
-	url     string
-	closing chan struct{}
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+	name     string
+	prefix   string // "<stream>.<hub>."
+	filter   string // "<stream>.<hub>.*"
+	url      string
+	closing  chan struct{}
+	replicas int
 
 	mu     sync.Mutex
 	closed bool
+
+	kvMu sync.Mutex
+	kv   jetstream.KeyValue // the Idempotency-Key records, once opened
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -142,21 +143,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		nc.Close()
 		return nil, fmt.Errorf("natsstore: open JetStream on %s: %w", opts.URL, err)
 	}
-	dup := DefaultDuplicates
-	if opts.MaxAge > 0 && opts.MaxAge < dup {
-		dup = opts.MaxAge
-	}
 	cfg := jetstream.StreamConfig{
-		Name:       opts.Stream,
-		Subjects:   []string{opts.Stream + ".>"},
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.LimitsPolicy,
-		Discard:    jetstream.DiscardOld,
-		MaxMsgs:    int64(opts.MaxUpdates),
-		MaxBytes:   opts.MaxBytes,
-		MaxAge:     opts.MaxAge,
-		Duplicates: dup,
-		Replicas:   max(opts.Replicas, 1),
+		Name:      opts.Stream,
+		Subjects:  []string{opts.Stream + ".>"},
+		Storage:   jetstream.FileStorage,
+		Retention: jetstream.LimitsPolicy,
+		Discard:   jetstream.DiscardOld,
+		MaxMsgs:   int64(opts.MaxUpdates),
+		MaxBytes:  opts.MaxBytes,
+		MaxAge:    opts.MaxAge,
+		Replicas:  max(opts.Replicas, 1),
 	}
 	st, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
@@ -164,7 +160,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("natsstore: create or update stream %q on %s (is JetStream enabled: nats-server -js?): %w", opts.Stream, opts.URL, err)
 	}
 	p := opts.Stream + "." + opts.Hub + "."
-	return &Store{nc: nc, js: js, stream: st, name: opts.Stream, prefix: p, filter: p + "*", url: opts.URL, closing: make(chan struct{})}, nil
+	return &Store{nc: nc, js: js, stream: st, name: opts.Stream, prefix: p, filter: p + "*", url: opts.URL, closing: make(chan struct{}), replicas: cfg.Replicas}, nil
 }
 
 // subject is where the update with this ID is published.
@@ -208,59 +204,22 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 	m := nats.NewMsg(s.subject(u.ID))
 	m.Data = b
 	m.Header.Set(idHeader, u.ID)
-	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(u.ID), jetstream.WithExpectLastSequencePerSubject(0))
-	if err == nil && ack.Duplicate && !s.inHistory(ctx, ack.Sequence) {
-		// The original was trimmed inside the duplicate window: no longer
-		// in history, so store it again, still guarded by the subject check.
-		m.Header.Del(jetstream.MsgIDHeader)
-		ack, err = s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(0))
-	}
-	var apiErr *jetstream.APIError
-	switch {
-	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
-		// In history, past the duplicate window.
-		seq, err := s.Lookup(ctx, u.ID)
-		if err != nil {
-			return fmt.Errorf("natsstore: %s: refused as a duplicate, then: %w", what, err)
-		}
-		return s.duplicate(ctx, u, seq)
-	case err != nil:
+	ack, err := s.js.PublishMsg(ctx, m)
+	if err != nil {
 		return s.fail(ctx, what, err)
-	case ack.Duplicate:
-		return s.duplicate(ctx, u, ack.Sequence)
 	}
 	u.Seq = ack.Sequence
 	return nil
 }
 
-// inHistory reports whether the update at seq is still in the stream (true
-// when that cannot be told, which keeps the duplicate answer).
-func (s *Store) inHistory(ctx context.Context, seq uint64) bool {
-	_, err := s.stream.GetMsg(ctx, seq)
-	return !errors.Is(err, jetstream.ErrMsgNotFound)
-}
-
-// duplicate sets u's Seq and Time to those of the stored update at seq and
-// returns the duplicate error.
-func (s *Store) duplicate(ctx context.Context, u *hub.Update, seq uint64) error {
-	u.Seq = seq
-	if raw, err := s.stream.GetMsg(ctx, seq); err == nil {
-		if orig, err := codec.Unmarshal(raw.Data, seq); err == nil {
-			u.Time = orig.Time
-		}
-	}
-	return fmt.Errorf("natsstore: append %q: %w", u.ID, hub.ErrDuplicateID)
-}
-
-// Lookup asks the server for the last update on the ID's subject. See
-// hub.Store.
+// Lookup asks the server for the first update on the ID's subject, the
+// earliest with this ID. See hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	what := fmt.Sprintf("lookup %q", id)
 	if s.isClosed() {
 		return 0, fmt.Errorf("natsstore: %s: %w", what, hub.ErrClosed)
 	}
-	raw, err := s.stream.GetLastMsgForSubject(ctx, s.subject(id))
+	raw, err := s.stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(s.subject(id)))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return 0, fmt.Errorf("natsstore: %s: %w", what, hub.ErrUnknownID)
 	}

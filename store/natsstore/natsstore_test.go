@@ -10,6 +10,8 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
 	"github.com/ssehub/ssehub/store/natsstore"
@@ -35,6 +37,7 @@ func open(t *testing.T, addr string, opts natsstore.Options) *natsstore.Store {
 		defer nc.Close()
 		if js, err := jetstream.New(nc); err == nil {
 			js.DeleteStream(context.Background(), opts.Stream)
+			js.DeleteKeyValue(context.Background(), opts.Stream+"_IDEMPOTENCY")
 		}
 	})
 	return s
@@ -80,10 +83,21 @@ func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	}
 }
 
-func TestStore_TwoNodesShareOneOrderAndDedupe(t *testing.T) {
+func TestStore_TwoNodesShareOneOrderAndDuplicateIDs(t *testing.T) {
 	addr := servertest.SharedNATS(t)
 	stream := servertest.Unique("TWO")
 	hubtest.TestTwoNodes(t, open(t, addr, natsstore.Options{Stream: stream}), open(t, addr, natsstore.Options{Stream: stream}))
+}
+
+func TestIdempotency(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return open(t, addr, natsstore.Options{}) })
+}
+
+func TestIdempotency_TwoNodesShareTheKeys(t *testing.T) {
+	addr := servertest.SharedNATS(t)
+	stream := servertest.Unique("IDEM")
+	idempotencytest.TestTwoNodes(t, open(t, addr, natsstore.Options{Stream: stream}), open(t, addr, natsstore.Options{Stream: stream}))
 }
 
 func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {

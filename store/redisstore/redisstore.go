@@ -1,15 +1,18 @@
 // Package redisstore is the hub.Store on Redis Streams, shared by every
 // ssehub node that opens the same key prefix: they form one hub.
 //
-// One Lua script appends: it checks the id→seq hash (dedupe), INCRs the Seq
-// counter, XADDs the entry with the explicit ID "<seq>-0" (so stream order
-// is Seq order on every node), records the id, and trims by count and age
-// with XTRIM MINID, all atomically. The script also keeps the bytes of
+// One Lua script appends: it INCRs the Seq counter, XADDs the entry with the
+// explicit ID "<seq>-0" (so stream order is Seq order on every node),
+// records its Seq under its id (ids may repeat; Lookup answers the
+// earliest), and trims by count and age with XTRIM MINID, all atomically. The script also keeps the bytes of
 // history in a counter of its own and trims the oldest entries while they
 // exceed MaxBytes: Redis holds history in memory. Each entry carries its publication time
 // in milliseconds; age trimming drops the oldest entries whose time is
 // older than MaxAge, at every append (and Lookup/Read/Last ignore expired
 // entries in between). Follow is one XREAD BLOCK loop per node.
+//
+// The store keeps Idempotency-Key records too (idempotency.go), under
+// {prefix}:idem:<key>, expired by Redis.
 //
 // Durability is the operator's: a Redis without AOF (appendonly yes,
 // appendfsync everysec or always) loses the history when it restarts.
@@ -49,8 +52,8 @@ const (
 type Options struct {
 	// Client is how to reach Redis (redis.ParseURL makes one from a URL).
 	// Its MaxRetries is forced to -1: Append is not idempotent on the wire,
-	// and a blind retry would report the publisher's own update as a
-	// duplicate; the publisher retries instead, deduplicated by ID.
+	// and a blind retry could store an update twice; the publisher retries
+	// instead, with its Idempotency-Key.
 	Client *redis.Options
 	// Prefix names the keys: {Prefix}:stream, {Prefix}:ids, {Prefix}:seq
 	// and {Prefix}:bytes. Nodes of one hub use the same Prefix. Empty means
@@ -73,6 +76,7 @@ type Options struct {
 type Store struct {
 	rdb                  *redis.Client
 	addr                 string
+	prefix               string // "{Prefix}", the keys' hash tag
 	stream, ids, counter string
 	bytes                string // the key of the bytes of history
 	max                  int
@@ -106,7 +110,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		p = DefaultPrefix
 	}
 	s := &Store{rdb: redis.NewClient(&co), addr: co.Addr, max: opts.MaxUpdates, maxBytes: opts.MaxBytes, maxAge: opts.MaxAge, now: opts.Now,
-		stream: "{" + p + "}:stream", ids: "{" + p + "}:ids", counter: "{" + p + "}:seq", bytes: "{" + p + "}:bytes", done: make(chan struct{})}
+		prefix: "{" + p + "}", stream: "{" + p + "}:stream", ids: "{" + p + "}:ids", counter: "{" + p + "}:seq", bytes: "{" + p + "}:bytes", done: make(chan struct{})}
 	if s.max == 0 {
 		s.max = DefaultMaxUpdates
 	}
@@ -166,30 +170,20 @@ func (s *Store) Append(ctx context.Context, u *hub.Update) error {
 		return fmt.Errorf("redisstore: %s: %w", what, err)
 	}
 	res, err := appendScript.Run(ctx, s.rdb, s.keys(), u.ID, b, u.Time.UnixMilli(), s.max, s.cutMs(),
-		max(s.maxBytes, 0), len(u.ID)+len(b)+entryOverhead).Slice()
+		max(s.maxBytes, 0), len(u.ID)+len(b)+entryOverhead).Text()
 	if err != nil {
 		return s.fail(ctx, what, err)
 	}
-	if len(res) < 2 {
-		return fmt.Errorf("redisstore: %s: unexpected script reply %v", what, res)
-	}
-	seq, err := strconv.ParseUint(fmt.Sprint(res[1]), 10, 64)
+	seq, err := strconv.ParseUint(res, 10, 64)
 	if err != nil {
-		return fmt.Errorf("redisstore: %s: bad seq in script reply %v: %w", what, res, err)
+		return fmt.Errorf("redisstore: %s: bad seq in script reply %q: %w", what, res, err)
 	}
 	u.Seq = seq
-	if stored, _ := res[0].(int64); stored == 1 {
-		return nil
-	}
-	if len(res) > 2 {
-		if orig, err := codec.Unmarshal([]byte(fmt.Sprint(res[2])), seq); err == nil {
-			u.Time = orig.Time
-		}
-	}
-	return fmt.Errorf("redisstore: %s: %w", what, hub.ErrDuplicateID)
+	return nil
 }
 
-// Lookup returns the Seq of the update with this ID. See hub.Store.
+// Lookup returns the Seq of the earliest update with this ID. See
+// hub.Store.
 func (s *Store) Lookup(ctx context.Context, id string) (uint64, error) {
 	what := fmt.Sprintf("lookup %q", id)
 	if s.isClosed() {

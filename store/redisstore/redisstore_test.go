@@ -9,6 +9,8 @@ import (
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/hub/hubtest"
+	"github.com/ssehub/ssehub/idempotency"
+	"github.com/ssehub/ssehub/idempotency/idempotencytest"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/mercure/mercuretest"
 	"github.com/ssehub/ssehub/store/redisstore"
@@ -65,10 +67,21 @@ func TestStore_HistoryIsTrimmedByCountAndAge(t *testing.T) {
 	}
 }
 
-func TestStore_TwoNodesShareOneOrderAndDedupe(t *testing.T) {
+func TestStore_TwoNodesShareOneOrderAndDuplicateIDs(t *testing.T) {
 	addr := servertest.SharedRedis(t)
 	prefix := servertest.Unique("two")
 	hubtest.TestTwoNodes(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
+}
+
+func TestIdempotency(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	idempotencytest.TestStore(t, func(t *testing.T) idempotency.Store { return open(t, addr, redisstore.Options{}) })
+}
+
+func TestIdempotency_TwoNodesShareTheKeys(t *testing.T) {
+	addr := servertest.SharedRedis(t)
+	prefix := servertest.Unique("idem")
+	idempotencytest.TestTwoNodes(t, open(t, addr, redisstore.Options{Prefix: prefix}), open(t, addr, redisstore.Options{Prefix: prefix}))
 }
 
 func TestStore_OutageRefusesAppendsAndFollowResumesWithoutGap(t *testing.T) {

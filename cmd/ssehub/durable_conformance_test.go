@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// conformanceDir holds the pinned official Durable Streams conformance
+// suite (package.json, package-lock.json); scripts/deps.sh runs npm ci there.
+const conformanceDir = "../../conformance/durable-streams"
+
+// durableStores are the stores the conformance suite runs against, as
+// extra "ssehub serve" arguments. A store kept by several nodes adds a row.
+func durableStores(t *testing.T) []struct{ name, url string } {
+	return []struct{ name, url string }{
+		{"memory", "memory://"},
+		{"bolt", "bolt://" + filepath.Join(t.TempDir(), "durable.db")},
+	}
+}
+
+// vitestReport is the part of vitest's JSON report the test reads.
+type vitestReport struct {
+	NumTotalTests, NumPassedTests, NumFailedTests, NumPendingTests, NumTodoTests int
+	TestResults                                                                  []struct {
+		AssertionResults []struct {
+			FullName        string
+			Status          string
+			FailureMessages []string
+		}
+	}
+}
+
+// runConformance runs the official suite against the Durable Streams
+// served at base (e.g. http://127.0.0.1:8080) and returns vitest's report.
+func runConformance(t *testing.T, base string) vitestReport {
+	t.Helper()
+	dir, err := filepath.Abs(conformanceDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vitest := filepath.Join(dir, "node_modules", ".bin", "vitest")
+	if _, err := os.Stat(vitest); err != nil {
+		t.Fatalf("the Durable Streams conformance suite is not installed (%v): run scripts/deps.sh (it runs npm ci in %s; needs Node 20 and npm)", err, dir)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is not on PATH: the Durable Streams conformance suite needs Node 20: %v", err)
+	}
+	report := filepath.Join(t.TempDir(), "report.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, vitest, "run", "--reporter=json", "--outputFile="+report)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CONFORMANCE_TEST_URL="+base, "NO_COLOR=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	runErr := cmd.Run()
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatalf("vitest wrote no report (%v; run error %v):\n%s", err, runErr, out.String())
+	}
+	var r vitestReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("vitest report: %v", err)
+	}
+	return r
+}
+
+// TestDurableStreamsConformance runs the official conformance suite,
+// @durable-streams/server-conformance-tests (version pinned in
+// conformance/durable-streams), against "ssehub serve" on each store: every
+// test the suite does not skip must pass.
+func TestDurableStreamsConformance(t *testing.T) {
+	for _, st := range durableStores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			// A short long-poll keeps the suite's timeout tests (which wait
+			// for the 204) well inside vitest's per-test timeout.
+			srv := startServer(t, "-store", "memory://", "-durable-store", st.url, "-durable-long-poll", "2s")
+			r := runConformance(t, srv.url)
+			for _, file := range r.TestResults {
+				for _, a := range file.AssertionResults {
+					if a.Status == "failed" {
+						t.Errorf("conformance: %s\n%s", a.FullName, firstLine(a.FailureMessages))
+					}
+				}
+			}
+			t.Logf("conformance on %s: %d tests, %d passed, %d failed, %d skipped",
+				st.name, r.NumTotalTests, r.NumPassedTests, r.NumFailedTests, r.NumPendingTests+r.NumTodoTests)
+			if r.NumPassedTests == 0 || r.NumFailedTests > 0 {
+				t.Fatalf("conformance on %s: %d passed, %d failed", st.name, r.NumPassedTests, r.NumFailedTests)
+			}
+		})
+	}
+}
+
+func firstLine(msgs []string) string {
+	if len(msgs) == 0 {
+		return ""
+	}
+	m := msgs[0]
+	if i := bytes.IndexByte([]byte(m), '\n'); i > 0 && i < 400 {
+		return m[:i]
+	}
+	if len(m) > 400 {
+		return m[:400]
+	}
+	return m
+}

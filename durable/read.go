@@ -1,0 +1,335 @@
+package durable
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// readQuery is a GET's parsed query.
+type readQuery struct {
+	offset    string // as given; "" when absent
+	hasOffset bool
+	live      string // "", "long-poll" or "sse"
+	cursor    string
+}
+
+func parseReadQuery(r *http.Request) (readQuery, error) {
+	q := r.URL.Query()
+	var rq readQuery
+	if vs, ok := q["offset"]; ok {
+		if len(vs) != 1 {
+			return rq, errors.New("offset is given more than once")
+		}
+		if vs[0] == "" {
+			return rq, errors.New("offset is empty")
+		}
+		rq.offset, rq.hasOffset = vs[0], true
+	}
+	rq.live = q.Get("live")
+	switch rq.live {
+	case "", "long-poll", "sse":
+	default:
+		return rq, fmt.Errorf("live=%q: want long-poll or sse", rq.live)
+	}
+	if rq.live != "" && !rq.hasOffset {
+		return rq, fmt.Errorf("live=%s needs an offset", rq.live)
+	}
+	rq.cursor = q.Get("cursor")
+	return rq, nil
+}
+
+// isText says whether SSE data events carry a content type as text
+// (§5.8): text/* and JSON; everything else is base64.
+func isText(contentType string) bool {
+	return strings.HasPrefix(contentType, "text/") || IsJSON(contentType)
+}
+
+// body renders records as a response body: bytes concatenated, or JSON
+// messages in one array (§9.1.5).
+func body(contentType string, recs []Record) []byte {
+	n := 2
+	for _, r := range recs {
+		n += len(r.Data) + 1
+	}
+	b := make([]byte, 0, n)
+	if !IsJSON(contentType) {
+		for _, r := range recs {
+			b = append(b, r.Data...)
+		}
+		return b
+	}
+	b = append(b, '[')
+	first := true
+	for _, r := range recs {
+		if len(r.Data) == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		b = append(b, r.Data...)
+		first = false
+	}
+	return append(b, ']')
+}
+
+func etag(info Info, from, to uint64) string {
+	tag := fmt.Sprintf(`"%d:%d:%d`, info.ID, from, to)
+	if info.Closed && to == info.Tail {
+		tag += ":c"
+	}
+	return tag + `"`
+}
+
+func (s *Server) read(w http.ResponseWriter, r *http.Request, name string) {
+	rq, err := parseReadQuery(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	from, now := uint64(0), false
+	if rq.hasOffset {
+		if from, now, err = ParseOffset(rq.offset); err != nil {
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	if now {
+		info, err := s.cfg.Store.Stat(r.Context(), name)
+		if err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+		from = info.Tail
+	}
+	res, err := s.cfg.Store.Read(r.Context(), name, ReadRequest{From: from, MaxBytes: s.cfg.MaxReadBytes})
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	switch rq.live {
+	case "sse":
+		s.sse(w, r, name, rq, res)
+		return
+	case "long-poll":
+		if len(res.Records) == 0 && !res.Closed {
+			if res, err = s.longPoll(r.Context(), name, res); err != nil {
+				s.storeError(w, r, err)
+				return
+			}
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", res.ContentType)
+	h.Set("Stream-Next-Offset", FormatOffset(res.Next))
+	atTail := res.Next == res.Tail
+	if atTail {
+		h.Set("Stream-Up-To-Date", "true")
+		if res.Closed {
+			h.Set("Stream-Closed", "true")
+		}
+	}
+	if rq.live != "" && !(atTail && res.Closed) {
+		h.Set("Stream-Cursor", s.cursor(rq.cursor))
+	}
+	if rq.live == "long-poll" && len(res.Records) == 0 {
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if now || (len(res.Records) == 0 && !res.Closed) {
+		// An empty answer at an open tail changes with the next append:
+		// caching it would hide that append.
+		h.Set("Cache-Control", "no-store")
+	} else {
+		h.Set("Cache-Control", s.cfg.CacheControl)
+	}
+	if !now {
+		tag := etag(res.Info, from, res.Next)
+		h.Set("ETag", tag)
+		if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, tag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	b := body(res.ContentType, res.Records)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+func etagMatch(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == tag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// longPoll waits up to the long-poll timeout for data past res.Next and
+// returns the read that found it, or the last (empty) read.
+func (s *Server) longPoll(ctx context.Context, name string, res ReadResult) (ReadResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LongPoll)
+	defer cancel()
+	for {
+		err := s.cfg.Store.Wait(ctx, name, res.ID, res.Next)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		next, err := s.cfg.Store.Read(ctx, name, ReadRequest{From: res.Next, MaxBytes: s.cfg.MaxReadBytes})
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				return res, nil
+			}
+			return res, err
+		}
+		if next.ID != res.ID {
+			return res, ErrNotFound
+		}
+		if len(next.Records) > 0 || next.Closed {
+			return next, nil
+		}
+		res = next
+	}
+}
+
+// control is the JSON of an SSE control event (§5.8).
+type control struct {
+	StreamNextOffset string `json:"streamNextOffset"`
+	StreamCursor     string `json:"streamCursor,omitempty"`
+	UpToDate         bool   `json:"upToDate,omitempty"`
+	StreamClosed     bool   `json:"streamClosed,omitempty"`
+}
+
+// sse serves a read as Server-Sent Events: a data event per batch of
+// records, each followed by a control event, live until the stream
+// closes, the client leaves, or SSEDuration has passed (§5.8, §10.2).
+func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq readQuery, res ReadResult) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	binary := !isText(res.ContentType)
+	if binary {
+		h.Set("Stream-SSE-Data-Encoding", "base64")
+	}
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SSEDuration)
+	defer cancel()
+	cursor := rq.cursor
+	var buf []byte
+	for {
+		buf = buf[:0]
+		if len(res.Records) > 0 {
+			payload := body(res.ContentType, res.Records)
+			if binary {
+				payload = base64.StdEncoding.AppendEncode(nil, payload)
+			}
+			buf = appendData(append(buf, "event: data\n"...), payload)
+		}
+		atTail := res.Next == res.Tail
+		c := control{StreamNextOffset: FormatOffset(res.Next), UpToDate: atTail}
+		final := atTail && res.Closed
+		if final {
+			c.StreamClosed = true
+		} else {
+			cursor = s.cursor(cursor)
+			c.StreamCursor = cursor
+		}
+		js, _ := json.Marshal(c) // strings and booleans always marshal
+		buf = append(buf, "event: control\ndata:"...)
+		buf = append(append(buf, js...), "\n\n"...)
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil || final {
+			return
+		}
+		for len(res.Records) == 0 || res.Next == res.Tail {
+			err := s.cfg.Store.Wait(ctx, name, res.ID, res.Next)
+			if err != nil {
+				return // the client left, the connection's time is up, or the store closed
+			}
+			next, err := s.cfg.Store.Read(ctx, name, ReadRequest{From: res.Next, MaxBytes: s.cfg.MaxReadBytes})
+			if err != nil || next.ID != res.ID {
+				return // deleted: the client's next request learns it
+			}
+			res = next
+			if len(res.Records) > 0 || res.Closed {
+				break
+			}
+		}
+	}
+}
+
+// appendData appends payload as the data lines of an SSE event and the
+// blank line that ends it. Every CR, LF or CRLF starts a new line, so no
+// payload can end the event or inject a field (the receiver rejoins the
+// lines with LF). Lines are written "data:line", the form the conformance
+// suite expects, except that a line starting with a space gets the
+// separating space, which the receiver strips, so that its own survives.
+func appendData(dst, payload []byte) []byte {
+	for {
+		i := bytes.IndexAny(payload, "\r\n")
+		line := payload
+		if i >= 0 {
+			line = payload[:i]
+		}
+		dst = append(dst, "data:"...)
+		if len(line) > 0 && line[0] == ' ' {
+			dst = append(dst, ' ')
+		}
+		dst = append(append(dst, line...), '\n')
+		if i < 0 {
+			return append(dst, '\n')
+		}
+		if payload[i] == '\r' && i+1 < len(payload) && payload[i+1] == '\n' {
+			i++
+		}
+		payload = payload[i+1:]
+	}
+}
+
+// flattenJSON validates a JSON body and flattens one level of array
+// (§9.1.2): an array's elements are the messages, any other value is one.
+func flattenJSON(b []byte) ([]json.RawMessage, error) {
+	if !json.Valid(b) {
+		return nil, errors.New("not valid JSON")
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) > 0 && t[0] == '[' {
+		var msgs []json.RawMessage
+		if err := json.Unmarshal(t, &msgs); err != nil {
+			return nil, fmt.Errorf("not valid JSON: %w", err)
+		}
+		return msgs, nil
+	}
+	return []json.RawMessage{t}, nil
+}
+
+// joinJSON is a JSON record: messages, compacted, joined by commas.
+func joinJSON(msgs []json.RawMessage) []byte {
+	var b bytes.Buffer
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := json.Compact(&b, m); err != nil {
+			b.Write(m) // valid already; Compact fails only on invalid input
+		}
+	}
+	return b.Bytes()
+}
