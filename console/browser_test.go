@@ -111,7 +111,8 @@ func publishFor(t *testing.T, h *hub.Hub, from, to int, during func(i int)) int 
 // client subscribed over HTTP. It takes the guide's screenshots when
 // SSEHUB_SCREENSHOTS names a folder.
 func TestBrowser_TheOperatorWatchesTailsAndPublishes(t *testing.T) {
-	n := startEvery(t, nil, "node-1", 200*time.Millisecond)
+	streams, streamID := startStreams(t)
+	n := startEvery(t, nil, "node-1", 200*time.Millisecond, streams)
 	ctx := browsertest.Start(t)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1360, 900)); err != nil {
 		t.Fatal(err)
@@ -177,10 +178,21 @@ func TestBrowser_TheOperatorWatchesTailsAndPublishes(t *testing.T) {
 		t.Fatalf("%d charts drawn, want 6", paths)
 	}
 
+	// Topics and subscriptions, filtered.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1360, 420), chromedp.Navigate(n.url+"/ui/#topics"), chromedp.WaitVisible("#filter")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `document.querySelectorAll("#sub-rows tbody tr").length === 4`, "the four subscriptions")
+	if err := chromedp.Do(ctx, chromedp.SendKeys("#filter", "urn:load:2")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `document.querySelectorAll("#sub-rows tbody tr").length === 1 && document.querySelectorAll("#topic-rows tbody tr").length === 2`,
+		"the one subscription to urn:load:2 and its two selectors")
+	screenshot(t, ctx, "console-topics.png")
+
 	// The tail: updates appear as they are published, private ones marked;
 	// paused, it misses nothing.
 	if err := chromedp.Do(ctx,
-		chromedp.EmulateViewport(1360, 420),
 		chromedp.Navigate(n.url+"/ui/#tail"),
 		chromedp.WaitVisible("#tail-form"),
 		chromedp.SetValue("#tail-topics", "https://example.com/orders/{id}"),
@@ -218,6 +230,21 @@ func TestBrowser_TheOperatorWatchesTailsAndPublishes(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "console-tail.png")
+
+	// The resumable streams: the demo's stream is listed, closed, and its
+	// Tail button follows it from its first event.
+	if err := chromedp.Do(ctx, chromedp.Navigate(n.url+"/ui/#streams")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `document.querySelectorAll("#stream-rows tbody tr").length === 1`, "the stream")
+	if row := eval[string](t, ctx, `document.querySelector("#stream-rows tbody tr").innerText.replace(/\s+/g, " ")`); !strings.Contains(row, streamID+" closed (done) 4") {
+		t.Fatalf("the stream's row says %q, want %s closed (done) with 4 events", row, streamID)
+	}
+	screenshot(t, ctx, "console-streams.png")
+	if err := chromedp.Do(ctx, chromedp.Click("#stream-rows tbody button")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, `document.querySelectorAll("#tail-rows tbody tr").length === 4`, "the stream's four events in the tail")
 
 	// The publish form reaches a Go client subscribed over HTTP.
 	subCtx, cancel := context.WithTimeout(context.Background(), servertest.Wait)

@@ -73,6 +73,9 @@ type Config struct {
 	// host name with a random suffix. Addr is where it serves HTTP.
 	NodeID string
 	Addr   string
+	// Streams, when set, are the resumable streams the Streams tab lists
+	// and the tail can follow.
+	Streams StreamSource
 	// Interval is the time between two samples: 0 means DefaultInterval.
 	Interval time.Duration
 	// Window is how much history the charts show: 0 means DefaultWindow.
@@ -175,6 +178,7 @@ func (c *Console) routes() {
 	m.Handle("GET "+Path+"/events", c.operator(c.events))
 	m.Handle("GET "+Path+"/api/subscriptions", c.operator(c.subscriptions))
 	m.Handle("GET "+Path+"/tail", c.operator(c.tail))
+	m.Handle("GET "+Path+"/api/streams", c.operator(c.streams))
 	m.Handle("POST "+Path+"/publish", c.operator(c.publish))
 	c.mux = m
 }

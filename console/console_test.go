@@ -18,7 +18,9 @@ import (
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/mercure"
+	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/sse"
+	"github.com/ssehub/ssehub/store/memory"
 )
 
 const (
@@ -37,11 +39,12 @@ type node struct {
 // samples every 50 ms.
 func start(t *testing.T, st hub.Store, nodeID string) *node {
 	t.Helper()
-	return startEvery(t, st, nodeID, 50*time.Millisecond)
+	return startEvery(t, st, nodeID, 50*time.Millisecond, nil)
 }
 
-// startEvery is start with the console sampling every interval.
-func startEvery(t *testing.T, st hub.Store, nodeID string, interval time.Duration) *node {
+// startEvery is start with the console sampling every interval, and
+// showing streams when not nil.
+func startEvery(t *testing.T, st hub.Store, nodeID string, interval time.Duration, streams console.StreamSource) *node {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	srv, err := mercure.New(mercure.Config{Store: st, PublisherJWTKey: jwtKey, SubscriberJWTKey: jwtKey, Anonymous: true, Registry: reg})
@@ -54,7 +57,7 @@ func startEvery(t *testing.T, st hub.Store, nodeID string, interval time.Duratio
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	ui, err := console.New(console.Config{Key: operatorKey, Hub: srv.Hub(), Metrics: reg, Publisher: srv,
-		PublisherJWTKey: jwtKey, NodeID: nodeID, Addr: ts.Listener.Addr().String(), Interval: interval})
+		PublisherJWTKey: jwtKey, NodeID: nodeID, Addr: ts.Listener.Addr().String(), Interval: interval, Streams: streams})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +163,7 @@ func TestConsole_AnAnonymousVisitorGetsTheLoginFormAndNothingElse(t *testing.T) 
 		{"the subscriptions", "GET", "/ui/api/subscriptions", nil, nil},
 		{"the tail, replaying history", "GET", "/ui/tail?topic=*&from=earliest", nil, nil},
 		{"the publish form", "POST", "/ui/publish", http.Header{"Sec-Fetch-Site": {"same-origin"}}, url.Values{"topic": {"t"}, "data": {"x"}}},
+		{"the key in the query string", "GET", "/ui/events?key=" + operatorKey + "&authorization=" + operatorKey, nil, nil},
 		{"a wrong key", "GET", "/ui/tail?topic=*&from=earliest", http.Header{"Authorization": {"Bearer " + operatorKey + "x"}}, nil},
 		{"the key as a cookie value", "GET", "/ui/tail?topic=*&from=earliest", http.Header{"Cookie": {console.CookieName + "=" + operatorKey}}, nil},
 		{"a session of another key", "GET", "/ui/events", http.Header{"Cookie": {console.CookieName + "=9999999999.AAAA"}}, nil},
@@ -435,5 +439,79 @@ func TestConsole_SubscriptionsAreListedAndFiltered(t *testing.T) {
 	}
 	if list.Total != 2 || list.Matching != 1 || len(list.Topics) != 1 || list.Topics[0].Selector != "https://example.com/books/{id}" {
 		t.Fatalf("filtered list %s; want the books subscription only", body)
+	}
+}
+
+// startStreams returns resumable streams in a memory hub of their own,
+// and starts one that sends "one", "two" and "three", then ends.
+func startStreams(t *testing.T) (*resumable.Streams, string) {
+	t.Helper()
+	st := memory.New(memory.Options{MaxUpdates: 1000})
+	t.Cleanup(func() { st.Close() })
+	sh, err := hub.New(hub.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sh.Close() })
+	streams, err := resumable.New(sh, resumable.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { streams.Close() })
+	id, err := streams.Start(func(ctx context.Context, w *resumable.Writer) error {
+		for _, piece := range []string{"one", "two", "three"} {
+			if err := w.Send(ctx, sse.Event{Data: piece}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return streams, id
+}
+
+func TestConsole_ResumableStreamsAreListedAndTailedFromTheirOwnHub(t *testing.T) {
+	streams, id := startStreams(t)
+	n := startEvery(t, nil, "", 50*time.Millisecond, streams)
+	type row struct {
+		ID      string
+		Events  int
+		Bytes   int
+		Closed  bool
+		End     string
+		Readers int
+	}
+	deadline := time.Now().Add(servertest.Wait)
+	for {
+		_, body := n.do(t, "GET", "/ui/api/streams", bearer(), nil)
+		var list struct{ Streams []row }
+		if err := json.Unmarshal([]byte(body), &list); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if len(list.Streams) == 1 && list.Streams[0].Closed {
+			want := row{ID: id, Events: 4, Bytes: len("onetwothree") + len(id), Closed: true, End: "done"}
+			if list.Streams[0] != want {
+				t.Fatalf("stream %+v, want %+v", list.Streams[0], want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams %s; want the one stream, closed", body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	next := tail(t, n, "hub=streams&from=earliest&topic="+url.QueryEscape(streams.TopicPrefix()+id))
+	if ev := next(); ev.Type != "ready" {
+		t.Fatalf("first event %+v, want ready", ev)
+	}
+	for _, want := range []string{id + ":0", id + ":1", id + ":2", id + ":end"} {
+		if ev := next(); ev.ID != want {
+			t.Fatalf("tailed %+v, want the event %s", ev, want)
+		}
+	}
+	if resp, _ := n.do(t, "GET", "/ui/tail?hub=other&topic=*", bearer(), nil); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("hub=other: %d, want 400", resp.StatusCode)
 	}
 }

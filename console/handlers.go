@@ -135,9 +135,23 @@ type tailed struct {
 // private ones included, each as an "update" event whose id is the
 // update's: a browser that reconnects resumes after the last one it got.
 // from=<id> (or the Last-Event-ID header) replays what followed that
-// update, from=earliest the whole history.
+// update, from=earliest the whole history. hub=streams tails the hub of
+// the resumable streams instead of the hub's.
 func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	h := c.cfg.Hub
+	switch q.Get("hub") {
+	case "":
+	case "streams":
+		if c.cfg.Streams == nil {
+			http.Error(w, "console: this hub serves no resumable streams", http.StatusNotFound)
+			return
+		}
+		h = c.cfg.Streams.Hub()
+	default:
+		http.Error(w, fmt.Sprintf("console: hub=%q: want streams, or nothing for the hub's updates", q.Get("hub")), http.StatusBadRequest)
+		return
+	}
 	sels := q["topic"]
 	switch {
 	case len(sels) == 0:
@@ -161,7 +175,7 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	if from != "" {
 		req.Replay = &hub.Replay{AfterID: from, Earliest: from == "earliest"}
 	}
-	sub, err := c.cfg.Hub.Subscribe(r.Context(), req)
+	sub, err := h.Subscribe(r.Context(), req)
 	switch {
 	case errors.Is(err, hub.ErrUnavailable), errors.Is(err, hub.ErrClosed):
 		w.Header().Set("Retry-After", "1")

@@ -75,6 +75,7 @@ type Hello struct {
 	Shared   bool      `json:"shared"` // the store lists the nodes sharing it
 	Interval int64     `json:"interval"`
 	Publish  bool      `json:"publish"` // the publish form works
+	Streams  bool      `json:"streams"` // resumable streams can be listed
 	Buckets  []float64 `json:"buckets"` // write-delay bucket bounds, ms
 	Samples  []Sample  `json:"samples"`
 }
@@ -318,7 +319,7 @@ func (s *sampler) subscribe(publish bool) (hello Hello, events <-chan []byte, ca
 	defer s.mu.Unlock()
 	s.subs[ch] = struct{}{}
 	hello = Hello{Node: s.cfg.NodeID, Addr: s.cfg.Addr, Shared: s.presence != nil,
-		Interval: s.cfg.Interval.Milliseconds(), Publish: publish, Buckets: s.buckets, Samples: slices.Clone(s.ring)}
+		Interval: s.cfg.Interval.Milliseconds(), Publish: publish, Streams: s.cfg.Streams != nil, Buckets: s.buckets, Samples: slices.Clone(s.ring)}
 	if hello.Samples == nil {
 		hello.Samples = []Sample{}
 	}

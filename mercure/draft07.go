@@ -27,6 +27,8 @@ type protocol interface {
 type limits struct {
 	maxTopics int
 	maxData   int64
+	maxID     int
+	maxType   int
 }
 
 // subscribeRequest is a parsed subscription request.
@@ -58,6 +60,10 @@ func (e *httpError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) *httpError {
 	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func tooLarge(field string, n, most int) *httpError {
+	return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("%s is %d bytes, at most %d", field, n, most)}
 }
 
 // draft07 is draft-dunglas-mercure-07.
@@ -123,9 +129,16 @@ func (draft07) parsePublish(f url.Values, lim limits) (*hub.Update, error) {
 			return nil, badRequest("empty topic")
 		}
 	}
-	if int64(len(u.Data)) > lim.maxData {
-		return nil, &httpError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("data is %d bytes, at most %d", len(u.Data), lim.maxData)}
+	// Sizes over the limits are refused like data's, with 413: the update
+	// is larger than this hub takes, not malformed. The message gives the
+	// size, never the value.
+	switch {
+	case int64(len(u.Data)) > lim.maxData:
+		return nil, tooLarge("data", len(u.Data), int(lim.maxData))
+	case len(u.ID) > lim.maxID:
+		return nil, tooLarge("id", len(u.ID), lim.maxID)
+	case len(u.Type) > lim.maxType:
+		return nil, tooLarge("type", len(u.Type), lim.maxType)
 	}
 	if strings.HasPrefix(u.ID, "#") {
 		return nil, badRequest("id %q must not start with '#'", u.ID)

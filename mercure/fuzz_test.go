@@ -11,7 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-var fuzzLimits = limits{maxTopics: 5, maxData: 64}
+var fuzzLimits = limits{maxTopics: 5, maxData: 64, maxID: 16, maxType: 8}
 
 func FuzzParsePublish(f *testing.F) {
 	f.Add("topic=t&data=x&id=1&type=a&retry=10&private=on")
@@ -29,7 +29,8 @@ func FuzzParsePublish(f *testing.F) {
 			}
 			return
 		}
-		if len(u.Topics) == 0 || len(u.Topics) > fuzzLimits.maxTopics || int64(len(u.Data)) > fuzzLimits.maxData {
+		if len(u.Topics) == 0 || len(u.Topics) > fuzzLimits.maxTopics || int64(len(u.Data)) > fuzzLimits.maxData ||
+			len(u.ID) > fuzzLimits.maxID || len(u.Type) > fuzzLimits.maxType {
 			t.Fatalf("accepted out-of-limit update %+v", u)
 		}
 		if strings.ContainsAny(u.ID, "\r\n\x00") || strings.ContainsAny(u.Type, "\r\n") || !utf8.ValidString(u.Data) {

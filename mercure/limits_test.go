@@ -187,3 +187,24 @@ func TestSubscribe_AWellBehavedSubscriberIsServedDuringASelectorAttack(t *testin
 		}
 	}
 }
+
+func TestSubscribe_SelectorLimitsAreConfigurable(t *testing.T) {
+	_, base := limitsServer(t, func(c *mercure.Config) {
+		c.MaxSelectorBytes, c.MaxSelectorVariables, c.MaxSelectorProgram = 64, 2, 40
+	})
+	cases := []struct {
+		selector string
+		status   int
+	}{
+		{"https://example.com/" + strings.Repeat("x", 44), http.StatusOK},
+		{"https://example.com/" + strings.Repeat("x", 45), http.StatusBadRequest},
+		{"https://example.com/{a}/{b}", http.StatusOK},
+		{"https://example.com/{a}/{b}/{c}", http.StatusBadRequest},
+		{"https://example.com/{+a}" + strings.Repeat("y", 40), http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		if status, body := subscribeStatus(t, base, c.selector); status != c.status {
+			t.Errorf("selector %q: status %d, want %d %s", c.selector, status, c.status, body)
+		}
+	}
+}

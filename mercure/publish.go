@@ -107,14 +107,19 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	status := s.storeUpdate(w, r, u)
-	key.done(r.Context(), status, u.ID)
+	// Once read and authorized, the update is stored whatever the
+	// connection does: a publisher that half-closed its socket after
+	// sending cancels r.Context(), which must not lose its update.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.PublishTimeout)
+	defer cancel()
+	status := s.storeUpdate(ctx, w, u)
+	key.done(ctx, status, u.ID)
 }
 
 // storeUpdate publishes u to the hub and answers the request: 200 and the id,
 // or the reason it was not stored. It returns the status it answered.
-func (s *Server) storeUpdate(w http.ResponseWriter, r *http.Request, u *hub.Update) int {
-	switch err := s.hub.Publish(r.Context(), u); {
+func (s *Server) storeUpdate(ctx context.Context, w http.ResponseWriter, u *hub.Update) int {
+	switch err := s.hub.Publish(ctx, u); {
 	case errors.Is(err, hub.ErrInvalidUpdate):
 		httpErrorf(w, http.StatusBadRequest, "%v", err)
 		return http.StatusBadRequest

@@ -32,14 +32,17 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultHeartbeat     = 15 * time.Second
-	DefaultMaxDataBytes  = 1 << 20
-	DefaultMaxTopics     = 100
-	DefaultMaxQueryBytes = 64 << 10
-	DefaultWriteTimeout  = 10 * time.Second
-	DefaultShutdownRetry = 2 * time.Second
-	DefaultCoalesce      = time.Millisecond
-	DefaultCookieName    = "mercureAuthorization"
+	DefaultHeartbeat      = 15 * time.Second
+	DefaultMaxDataBytes   = 1 << 20
+	DefaultMaxTopics      = 100
+	DefaultMaxIDBytes     = 1024
+	DefaultMaxTypeBytes   = 256
+	DefaultMaxQueryBytes  = 64 << 10
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultPublishTimeout = 10 * time.Second
+	DefaultShutdownRetry  = 2 * time.Second
+	DefaultCoalesce       = time.Millisecond
+	DefaultCookieName     = "mercureAuthorization"
 	// DefaultBodyTimeout bounds the time a publisher takes to send its
 	// request body.
 	DefaultBodyTimeout = 30 * time.Second
@@ -118,6 +121,12 @@ type Config struct {
 	Heartbeat time.Duration
 	// MaxDataBytes bounds a published update's data: 0 means 1 MiB.
 	MaxDataBytes int64
+	// MaxIDBytes bounds a published update's id: 0 means 1 KiB. A longer
+	// one is refused with 413.
+	MaxIDBytes int
+	// MaxTypeBytes bounds a published update's type: 0 means 256 bytes. A
+	// longer one is refused with 413.
+	MaxTypeBytes int
 	// MaxTopics bounds the topics of an update and the selectors of a
 	// subscription: 0 means 100.
 	MaxTopics int
@@ -147,8 +156,15 @@ type Config struct {
 	// SelectorCacheBytes bounds the memory of the compiled selectors kept
 	// for reuse: 0 means hub.DefaultSelectorCacheBytes.
 	SelectorCacheBytes int64
+	// PublishTimeout bounds the storing of a published update. It runs to
+	// its end even when the publisher hangs up after sending its request
+	// (a publisher that half-closes its socket is still answered): an
+	// update read in full and authorized is stored. 0 means 10s.
+	PublishTimeout time.Duration
 	// WriteTimeout bounds each write to a subscriber; a client that does
-	// not take the bytes by then is disconnected. 0 means 10s.
+	// not take the bytes by then is disconnected (over HTTP/2, HTTP/3 and
+	// TLS, by one and a half times it at most: see writeDeadline). 0 means
+	// 10s.
 	WriteTimeout time.Duration
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
@@ -212,8 +228,11 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.Heartbeat, DefaultHeartbeat)
 	setDefault(&c.MaxDataBytes, DefaultMaxDataBytes)
 	setDefault(&c.MaxTopics, DefaultMaxTopics)
+	setDefault(&c.MaxIDBytes, DefaultMaxIDBytes)
+	setDefault(&c.MaxTypeBytes, DefaultMaxTypeBytes)
 	setDefault(&c.MaxQueryBytes, DefaultMaxQueryBytes)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&c.PublishTimeout, DefaultPublishTimeout)
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
@@ -227,7 +246,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes}
+	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes, maxID: c.MaxIDBytes, maxType: c.MaxTypeBytes}
 	s.publishRate = admission.NewRateLimiter(c.PublishRate, c.PublishBurst)
 	var err error
 	if s.pub, err = newVerifier("publisher", c.PublisherJWTKey, c.PublisherJWTAlg); err != nil {

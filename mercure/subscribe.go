@@ -268,7 +268,21 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		pause.Stop()
 		defer pause.Stop()
 	}
-	write := func(b []byte) bool { return s.writeTimed(w, rc, b) }
+	deadline := newWriteDeadline(rc, s.cfg.WriteTimeout)
+	defer deadline.clear()
+	write := func(b []byte) bool {
+		deadline.arm()
+		n, err := w.Write(b)
+		s.written.Add(uint64(n))
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			return false
+		}
+		deadline.wrote()
+		return true
+	}
 	var msgs []*hub.Message
 	var buf []byte
 	for {
@@ -283,6 +297,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 				write(s.retryHint)
 			}
 			return
+		case <-deadline.idleC():
+			deadline.clear()
 		case <-heartbeat:
 			if !write(s.heartbeat) {
 				return

@@ -517,3 +517,11 @@ func follow(st *stream.Stream, sub *hub.Subscription) {
 		}
 	}
 }
+
+// Hub returns the hub that keeps the streams' events, for tools that look
+// at them (the operator console lists and tails streams from it).
+func (s *Streams) Hub() *hub.Hub { return s.hub }
+
+// TopicPrefix returns the prefix of the topics the streams' events are
+// published on; the rest of a topic is the stream's id.
+func (s *Streams) TopicPrefix() string { return s.opts.TopicPrefix }

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -35,6 +34,11 @@ const LetsEncrypt = autocert.DefaultACMEDirectory
 // DefaultSelfSignedValidity is how long a certificate made by
 // Config.SelfSigned stays valid.
 const DefaultSelfSignedValidity = 30 * 24 * time.Hour
+
+// altSvcMaxAge is how long a client may remember that HTTP/3 is served
+// (the Alt-Svc header's ma): a day, so that a server that stops serving it
+// is not tried for long.
+const altSvcMaxAge = 24 * time.Hour
 
 // DefaultMaxConcurrentStreams is how many HTTP/2 streams one client
 // connection may have open: a browser page with many EventSources opens
@@ -313,12 +317,15 @@ func (s *Server) openHTTP3() error {
 			return withCancelOf(ctx, base(s.ln))
 		},
 	}
+	// The header is made here rather than by quic-go's SetQUICHeaders,
+	// which announces nothing until its Serve goroutine has registered the
+	// socket: the first responses would miss it.
 	_, port, _ := net.SplitHostPort(addr)
-	s.h3.Port, _ = strconv.Atoi(port)
+	altSvc := []string{fmt.Sprintf(`h3=":%s"; ma=%d`, port, altSvcMaxAge/time.Second)}
 	next := s.srv.Handler
 	s.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor < 3 {
-			_ = s.h3.SetQUICHeaders(w.Header())
+			w.Header()["Alt-Svc"] = altSvc
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -9,6 +9,12 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssehub/ssehub/internal/servertest"
 )
 
 // conformanceDir holds the pinned official Durable Streams conformance
@@ -21,6 +27,8 @@ func durableStores(t *testing.T) []struct{ name, url string } {
 	return []struct{ name, url string }{
 		{"memory", "memory://"},
 		{"bolt", "bolt://" + filepath.Join(t.TempDir(), "durable.db")},
+		{"redis", sharedStreams(t, "redis")},
+		{"nats", sharedStreams(t, "nats")},
 	}
 }
 
@@ -111,4 +119,36 @@ func firstLine(msgs []string) string {
 		return m[:400]
 	}
 	return m
+}
+
+// sharedStreams returns a store URL for Durable Streams of their own on the
+// shared Redis or NATS server ("redis" or "nats"), removed at cleanup.
+func sharedStreams(t *testing.T, kind string) string {
+	t.Helper()
+	ctx := context.Background()
+	switch kind {
+	case "redis":
+		addr, prefix := servertest.SharedRedis(t), servertest.Unique("ds")
+		t.Cleanup(func() {
+			c := redis.NewClient(&redis.Options{Addr: addr})
+			defer c.Close()
+			if keys, _ := c.Keys(ctx, "{"+prefix+"}:*").Result(); len(keys) > 0 {
+				c.Del(ctx, keys...)
+			}
+		})
+		return "redis://" + addr + "/0?key=" + prefix
+	default:
+		addr, stream := servertest.SharedNATS(t), servertest.Unique("DS")
+		t.Cleanup(func() {
+			nc, err := nats.Connect("nats://" + addr)
+			if err != nil {
+				return
+			}
+			defer nc.Close()
+			if js, err := jetstream.New(nc); err == nil {
+				_ = js.DeleteStream(ctx, stream)
+			}
+		})
+		return "nats://" + addr + "?stream=" + stream
+	}
 }

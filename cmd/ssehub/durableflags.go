@@ -20,7 +20,8 @@ type durableFlags struct {
 func addDurableFlags(fs *flag.FlagSet) *durableFlags {
 	f := &durableFlags{}
 	f.store = fs.String("durable-store", "",
-		"where Durable Streams keep their data, as a URL (memory://, bolt://file.db);\n"+
+		"where Durable Streams keep their data, as a URL (memory://, bolt://file.db,\n"+
+			"redis://127.0.0.1:6379/0?key=P, nats://127.0.0.1:4222?stream=S: nodes sharing one share streams);\n"+
 			"empty: beside the hub's -store (bolt://ssehub.db gives bolt://ssehub-durable.db)")
 	f.disabled = fs.Bool("durable-off", false, "do not serve Durable Streams")
 	fs.StringVar(&f.cfg.Prefix, "durable-prefix", durable.DefaultPrefix, "the `path` under which Durable Streams are served; it starts and ends with /")

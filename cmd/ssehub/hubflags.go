@@ -51,6 +51,13 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 		"drop updates older than this from history, e.g. 24h; 0 keeps them whatever their age;\na store URL's age parameter wins")
 	fs.Int64Var(&c.MaxDataBytes, "max-data-bytes", mercure.DefaultMaxDataBytes,
 		"largest data a publisher may send in one update, in bytes")
+	fs.DurationVar(&c.PublishTimeout, "publish-timeout", mercure.DefaultPublishTimeout,
+		"how long storing one published update may take before the publisher is answered 503;\n"+
+			"a publisher that hangs up after sending still has its update stored")
+	fs.IntVar(&c.MaxIDBytes, "max-id-bytes", mercure.DefaultMaxIDBytes,
+		"longest id a publisher may give an update, in bytes; longer ones are refused with 413")
+	fs.IntVar(&c.MaxTypeBytes, "max-type-bytes", mercure.DefaultMaxTypeBytes,
+		"longest event type a publisher may give an update, in bytes; longer ones are refused with 413")
 	fs.IntVar(&c.MaxTopics, "max-topics", mercure.DefaultMaxTopics,
 		"most topics one update, or one subscription, may name")
 	fs.DurationVar(&c.IdempotencyKeep, "idempotency-keep", mercure.DefaultIdempotencyKeep,

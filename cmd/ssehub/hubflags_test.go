@@ -34,3 +34,19 @@ func TestAddHubFlags_JWTKeySetsBoth(t *testing.T) {
 		t.Fatalf("config = %+v", c)
 	}
 }
+
+func TestAddHubFlags_MatchingAndPublishLimits(t *testing.T) {
+	env := map[string]string{"SSEHUB_MAX_SELECTOR_BYTES": "300", "SSEHUB_MAX_ID_BYTES": "64"}
+	m := &Main{Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
+	fs := m.newFlagSet("serve", "ssehub serve")
+	c := addHubFlags(fs)
+	err := m.parseFlags(fs, []string{"-max-selector-variables", "4", "-max-selector-program", "100",
+		"-selector-cache-bytes", "1000000", "-max-type-bytes", "32", "-publish-timeout", "2s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxSelectorBytes != 300 || c.MaxSelectorVariables != 4 || c.MaxSelectorProgram != 100 || c.SelectorCacheBytes != 1000000 ||
+		c.MaxIDBytes != 64 || c.MaxTypeBytes != 32 || c.PublishTimeout.Seconds() != 2 {
+		t.Fatalf("config = %+v", c)
+	}
+}

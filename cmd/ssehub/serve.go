@@ -144,9 +144,13 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		durableSrv.Register(mux)
 	}
 	if *uiKey != "" {
-		ui, err := console.New(console.Config{Key: *uiKey, Hub: hubSrv.Hub(), Metrics: metrics, Publisher: hubSrv,
+		uiCfg := console.Config{Key: *uiKey, Hub: hubSrv.Hub(), Metrics: metrics, Publisher: hubSrv,
 			PublisherJWTKey: hubCfg.PublisherJWTKey, PublisherJWTAlg: hubCfg.PublisherJWTAlg,
-			Addr: ln.Addr().String(), Logger: logger})
+			Addr: ln.Addr().String(), Logger: logger}
+		if demoOpts.Streams != nil {
+			uiCfg.Streams = demoOpts.Streams
+		}
+		ui, err := console.New(uiCfg)
 		if err != nil {
 			return usageError{fmt.Errorf("-ui-key: %w", err)}
 		}

@@ -12,6 +12,7 @@ function showTab() {
   document.querySelectorAll("section.tab").forEach((s) => { s.hidden = s.id !== name; });
   document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.tab === name));
   if (name === "topics") refreshSubscriptions();
+  if (name === "streams") refreshStreams();
   if (name === "overview") resizeCharts();
 }
 window.addEventListener("hashchange", showTab);
@@ -178,6 +179,8 @@ function connect() {
     samples = hello.samples;
     $("#pub-send").disabled = !hello.publish;
     $("#pub-disabled").hidden = hello.publish;
+    $("#tail-hub-label").hidden = !hello.streams;
+    $("#streams-note").textContent = hello.streams ? "" : "— this hub serves none";
     if (samples.length) { draw(); showSample(samples[samples.length - 1]); }
   };
   es.addEventListener("sample", (e) => {
@@ -217,6 +220,7 @@ function openTail(from) {
   if (tail.es) tail.es.close();
   const q = new URLSearchParams();
   tail.selectors.forEach((s) => q.append("topic", s));
+  if (tail.hub) q.set("hub", tail.hub);
   if (from) q.set("from", from);
   const es = new EventSource("tail?" + q);
   tail.es = es;
@@ -256,6 +260,9 @@ $("#tail-from").addEventListener("change", () => { $("#tail-id").hidden = $("#ta
 $("#tail-form").addEventListener("submit", (e) => {
   e.preventDefault();
   tail.selectors = $("#tail-topics").value.split(/\s+/).filter(Boolean);
+  tail.hub = $("#tail-hub").value;
+  tail.last = "";
+  clearTail();
   if (!tail.selectors.length) return;
   const mode = $("#tail-from").value;
   openTail(mode === "id" ? $("#tail-id").value.trim() : mode);
@@ -270,12 +277,43 @@ $("#tail-pause").addEventListener("click", () => {
     openTail(tail.last || "");
   }
 });
-$("#tail-clear").addEventListener("click", () => {
+function clearTail() {
   $("#tail-rows tbody").replaceChildren();
   tail.count = 0;
   $("#tail-count").textContent = "";
   $("#tail-empty").hidden = false;
-});
+}
+$("#tail-clear").addEventListener("click", clearTail);
+
+// ---- resumable streams -------------------------------------------------------
+async function refreshStreams() {
+  if ($("#streams").hidden || !hello || !hello.streams) return;
+  const res = await fetch("api/streams");
+  if (!res.ok) return;
+  const list = await res.json();
+  $("#streams-empty").hidden = list.streams.length > 0;
+  $("#streams-note").textContent = list.partial ? `— from the newest ${fmtNum(list.scanned)} events` : "";
+  $("#stream-rows tbody").replaceChildren(...list.streams.map((s) => {
+    const button = el("button", { type: "button", class: "ghost" }, "Tail");
+    button.addEventListener("click", () => {
+      $("#tail-hub").value = "streams";
+      $("#tail-topics").value = s.topic;
+      $("#tail-from").value = "earliest";
+      location.hash = "#tail";
+      $("#tail-form").requestSubmit();
+    });
+    return el("tr", {},
+      el("td", { class: "mono" }, s.id),
+      el("td", { class: s.closed ? (s.end === "error" ? "bad-text" : "dim") : "ok-text" }, s.closed ? "closed (" + s.end + ")" : "open"),
+      el("td", { class: "num" }, fmtNum(s.events)),
+      el("td", { class: "num" }, fmtBytes(s.bytes)),
+      el("td", { class: "num" }, String(s.readers)),
+      el("td", { class: "dim nowrap" }, fmtTime(s.first)),
+      el("td", { class: "dim nowrap" }, fmtTime(s.last)),
+      el("td", {}, button));
+  }));
+}
+setInterval(refreshStreams, 2000);
 
 // ---- publish ------------------------------------------------------------------
 $("#pub-form").addEventListener("submit", async (e) => {

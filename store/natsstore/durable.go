@@ -28,7 +28,7 @@ const (
 	streamsRetries      = 64
 	// streamsRecheck wakes a Wait that heard nothing for this long, so that
 	// a notification lost with a connection costs a delay, never a hang.
-	streamsRecheck = 5 * time.Second
+	streamsRecheck = 30 * time.Second
 	// offsetCache bounds the per-stream read positions a node remembers.
 	offsetCache = 1 << 14
 )

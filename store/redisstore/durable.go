@@ -27,7 +27,7 @@ const (
 	streamsRetries = 64
 	// streamsRecheck wakes a Wait that heard nothing for this long, so that
 	// a notification lost with a connection costs a delay, never a hang.
-	streamsRecheck = 5 * time.Second
+	streamsRecheck = 30 * time.Second
 	// recordPage is how many records one ZRANGE of a read fetches.
 	recordPage = 64
 )
