@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -82,7 +84,16 @@ func (c *Console) logIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBytes)
-	key := r.PostFormValue("key")
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("console: the login form is larger than %d bytes", maxLoginBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "console: the login form does not parse: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	key := r.PostForm.Get("key")
 	if subtle.ConstantTimeCompare([]byte(key), []byte(c.cfg.Key)) != 1 {
 		c.log.Warn("console: login refused", "remote", r.RemoteAddr)
 		c.loginPage(w, http.StatusUnauthorized, "That is not the operator key.")

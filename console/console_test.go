@@ -191,6 +191,10 @@ func TestConsole_LoginSetsASecureHttpOnlySameSiteStrictCookieScopedToTheConsole(
 	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 || !strings.Contains(body, "not the operator key") {
 		t.Fatalf("login with a wrong key: %d, cookies %v; want 401 and no cookie", resp.StatusCode, resp.Cookies())
 	}
+	resp, _ = n.do(t, "POST", "/ui/login", http.Header{"Origin": {n.url}}, url.Values{"key": {strings.Repeat("k", 8<<10)}})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || len(resp.Cookies()) != 0 {
+		t.Fatalf("login with an 8 KiB key: %d; want 413 and no cookie", resp.StatusCode)
+	}
 	c := n.login(t)
 	if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/ui" {
 		t.Fatalf("session cookie %s; want Secure, HttpOnly, SameSite=Strict, Path=/ui", c)

@@ -37,7 +37,8 @@ func TestConsole_TwoNodesSharingAStoreEachListBoth(t *testing.T) {
 			addr := servertest.SharedNATS(t)
 			stream := servertest.Unique("CONSOLE")
 			t.Cleanup(func() { deleteNATSStream(t, addr, stream) })
-			return "nats://" + addr + "?stream=" + stream
+			// A small byte bound: JetStream reserves it on the shared server.
+			return "nats://" + addr + "?bytes=1048576&stream=" + stream
 		}},
 	}
 	for _, tt := range tests {

@@ -215,8 +215,6 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		httpError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrProducerEpochSeq), errors.Is(err, ErrBadFork), errors.Is(err, ErrBadOffset):
 		httpError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrTooMany):
-		httpError(w, http.StatusInsufficientStorage, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		httpError(w, http.StatusServiceUnavailable, "request ended")
 	default:

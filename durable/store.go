@@ -93,8 +93,6 @@ var (
 	ErrBadFork = errors.New("durable: fork position outside the source")
 	// ErrBadOffset: a read offset past the stream's tail.
 	ErrBadOffset = errors.New("durable: offset past the stream's tail")
-	// ErrTooMany: the store holds as many streams as it is allowed to.
-	ErrTooMany = errors.New("durable: too many streams")
 	// ErrUnavailable: the backing service cannot be reached.
 	ErrUnavailable = errors.New("durable: store unavailable")
 	// ErrStoreClosed: the store was closed.

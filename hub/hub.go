@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,8 +324,12 @@ type SubscribeRequest struct {
 	// when empty.
 	ID string
 	// Selectors are the topic selectors of the subscription ("*", exact
-	// topics, URI templates). At least one.
+	// topics, URI templates: draft-07's). At least one of Selectors and
+	// Typed.
 	Selectors []string
+	// Typed are topic selectors whose syntax the caller names (draft-08's
+	// matchers: exact, URL pattern), beside Selectors.
+	Typed []TypedSelector
 	// Private lists the selectors of private updates the subscriber may
 	// receive (a private update is delivered when one of its topics matches
 	// one of them). Nil: no private update.
@@ -341,6 +346,19 @@ type SubscribeRequest struct {
 	// called from the hub's goroutines, possibly with hub locks held: it
 	// must return quickly and must not call the hub.
 	Notify func()
+}
+
+// TypedSelector is a topic selector of a syntax named by its caller. "*"
+// matches every topic whatever the syntax.
+type TypedSelector struct {
+	// Kind names the syntax in the Matcher's cache ("" is reserved for
+	// draft-07 selectors).
+	Kind string
+	// Raw is the selector's text.
+	Raw string
+	// Compile compiles Raw within the Matcher's limits; nil: Raw matches
+	// the topic equal to it only (no template is read in it).
+	Compile SelectorCompiler
 }
 
 // SubscriptionInfo describes an open subscription.
@@ -391,12 +409,19 @@ type Subscription struct {
 // Replay.OrEarliest (ReplayFound reports it). The
 // caller must Close the subscription.
 func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscription, error) {
-	if len(req.Selectors) == 0 {
+	if len(req.Selectors)+len(req.Typed) == 0 {
 		return nil, errors.New("hub: subscribe: no topic selector")
+	}
+	raws := req.Selectors
+	if len(req.Typed) > 0 {
+		raws = slices.Clone(raws)
+		for _, t := range req.Typed {
+			raws = append(raws, t.Raw)
+		}
 	}
 	s := &Subscription{
 		h:      h,
-		info:   SubscriptionInfo{ID: req.ID, Selectors: req.Selectors, Payload: req.Payload},
+		info:   SubscriptionInfo{ID: req.ID, Selectors: raws, Payload: req.Payload},
 		ready:  make(chan struct{}, 1),
 		notify: req.Notify,
 		done:   make(chan struct{}),
@@ -406,6 +431,13 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 	}
 	for _, raw := range req.Selectors {
 		sel, err := h.matcher.get(raw)
+		if err != nil {
+			return nil, fmt.Errorf("hub: subscribe: topic selector %d: %w", len(s.sels)+1, err)
+		}
+		s.sels = append(s.sels, sel)
+	}
+	for _, t := range req.Typed {
+		sel, err := h.matcher.typed(t)
 		if err != nil {
 			return nil, fmt.Errorf("hub: subscribe: topic selector %d: %w", len(s.sels)+1, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -277,6 +278,22 @@ func (m *Matcher) get(raw string) (*selector, error) {
 	return m.lookup("", raw, compileTemplate)
 }
 
+// typed returns the shared compiled selector of t.
+func (m *Matcher) typed(t TypedSelector) (*selector, error) {
+	switch {
+	case t.Raw == "*":
+		return &selector{raw: t.Raw, star: true}, nil
+	case t.Compile == nil:
+		if lim := m.limits(); len(t.Raw) > lim.MaxBytes {
+			return nil, tooLong(len(t.Raw), lim.MaxBytes)
+		}
+		return &selector{raw: t.Raw}, nil
+	case t.Kind == "":
+		return nil, fmt.Errorf("hub: a typed selector needs a Kind: %q", t.Raw)
+	}
+	return m.lookup(t.Kind, t.Raw, t.Compile)
+}
+
 func tooLong(n, most int) error {
 	return fmt.Errorf("%w: it is %d bytes long, at most %d", ErrSelectorLimit, n, most)
 }
@@ -345,6 +362,9 @@ func (m *Matcher) Match(selector, topic string) bool {
 	if selector == "*" || selector == topic {
 		return true
 	}
+	if strings.IndexByte(selector, '{') < 0 {
+		return false
+	}
 	s, err := m.get(selector)
 	return err == nil && s.match(topic)
 }
@@ -355,6 +375,12 @@ func (m *Matcher) MatchAny(selectors, topics []string) bool {
 	for _, raw := range selectors {
 		if raw == "*" {
 			return true
+		}
+		if strings.IndexByte(raw, '{') < 0 { // exact: nothing to compile
+			if slices.Contains(topics, raw) {
+				return true
+			}
+			continue
 		}
 		s, err := m.get(raw)
 		if err != nil {

@@ -33,9 +33,14 @@ type limits struct {
 
 // subscribeRequest is a parsed subscription request.
 type subscribeRequest struct {
-	selectors   []string
-	replay      bool   // a last event ID was given
-	lastEventID string // the one given; "earliest" replays everything
+	selectors   []string            // draft-07 topic selectors
+	typed       []hub.TypedSelector // draft-08 topic matchers
+	replay      bool                // a last event ID was given
+	lastEventID string              // the one given; "earliest" replays everything
+	// lastEventHeader names the response header that says after which
+	// event the stream starts: draft-07 reuses Last-Event-ID, draft-08
+	// defines Mercure-Last-Event-ID.
+	lastEventHeader string
 }
 
 // access is what a verified token grants.
@@ -87,7 +92,7 @@ func (draft07) parseSubscribe(q url.Values, h http.Header, lim limits) (*subscri
 			return nil, badRequest("empty topic selector")
 		}
 	}
-	req := &subscribeRequest{selectors: topics}
+	req := &subscribeRequest{selectors: topics, lastEventHeader: "Last-Event-ID"}
 	if v := h.Values("Last-Event-ID"); len(v) > 0 {
 		req.replay, req.lastEventID = true, v[0]
 	} else if v, ok := q["lastEventID"]; ok {

@@ -91,7 +91,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "form does not parse: %v", err)
 		return
 	}
-	u, err := s.proto.parsePublish(form, s.lim)
+	u, err := s.publishProtocol(r).parsePublish(form, s.lim)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -145,3 +145,14 @@ func (s *Server) storeUpdate(ctx context.Context, w http.ResponseWriter, u *hub.
 // retryAfterUnavailable is the Retry-After, in seconds, of the answers given
 // while the store is unavailable.
 const retryAfterUnavailable = "1"
+
+// publishProtocol returns the draft whose rules a publish request follows.
+// Both drafts publish with the same form; draft-08's rules are stricter
+// (reserved topics, id and type characters), and apply when the hub is
+// restricted to draft-08.
+func (s *Server) publishProtocol(r *http.Request) protocol {
+	if s.cfg.Draft == "08" {
+		return draft08{base: s.hubURL(r)}
+	}
+	return s.proto
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +105,17 @@ type Config struct {
 
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+
+	// Draft restricts the hub to one version of the protocol: "07"
+	// (draft-dunglas-mercure-07) or "08" (draft-dunglas-mercure-08,
+	// Mercure 1.0). "" serves both on the same endpoint and history; each
+	// request is answered by the draft its parameters belong to.
+	Draft string
+	// PublicURL is the hub's URL as clients reach it, e.g.
+	// https://example.com/.well-known/mercure: draft-08 resolves relative
+	// URL patterns and topics against it. "": each request's scheme, Host
+	// and HubPath.
+	PublicURL string
 
 	// Idempotency keeps the Idempotency-Key records of publish requests.
 	// Nil: the Store, when it implements idempotency.Store (every store of
@@ -225,6 +237,16 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, proto: draft07{}, log: cfg.Logger}
 	c := &s.cfg
+	switch c.Draft {
+	case "", "07", "08":
+	default:
+		return nil, fmt.Errorf("mercure: Draft %q: want 07, 08 or empty for both", c.Draft)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || !u.IsAbs() {
+			return nil, fmt.Errorf("mercure: PublicURL %q is not an absolute URL", c.PublicURL)
+		}
+	}
 	setDefault(&c.Heartbeat, DefaultHeartbeat)
 	setDefault(&c.MaxDataBytes, DefaultMaxDataBytes)
 	setDefault(&c.MaxTopics, DefaultMaxTopics)
@@ -424,7 +446,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Link")
+	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")

@@ -23,7 +23,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "query string does not parse: %v", err)
 		return
 	}
-	req, err := s.proto.parseSubscribe(q, r.Header, s.lim)
+	proto, err := s.subscribeProtocol(r, q)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req, err := proto.parseSubscribe(q, r.Header, s.lim)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -33,6 +38,15 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 			// The message names the selector by position: it may be
 			// kilobytes long.
 			httpErrorf(w, http.StatusBadRequest, "topic selector %d refused: %v", i+1, err)
+			return
+		}
+	}
+	for i, t := range req.typed {
+		if t.Compile == nil || t.Raw == "*" {
+			continue
+		}
+		if _, err := s.hub.Matcher().Compile(t.Kind, t.Raw, t.Compile); err != nil {
+			httpErrorf(w, http.StatusBadRequest, "topic matcher %d refused: %v", i+1, err)
 			return
 		}
 	}
@@ -55,7 +69,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	hreq := hub.SubscribeRequest{Selectors: req.selectors, Private: acc.subscribe, Payload: acc.payload}
+	hreq := hub.SubscribeRequest{Selectors: req.selectors, Typed: req.typed, Private: acc.subscribe, Payload: acc.payload}
 	if req.replay {
 		// An id no longer in history (or never in it) gets what history
 		// still holds, and the response says "earliest": the subscriber
@@ -83,6 +97,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusServiceUnavailable, "the store is unavailable, retry later: %v", err)
 		return
 	}
+	if errors.Is(err, hub.ErrSelectorLimit) {
+		httpErrorf(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	if err != nil {
 		httpErrorf(w, http.StatusInternalServerError, "subscribe: %v", err)
 		return
@@ -106,9 +124,9 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if req.replay {
 		// The ID of the update preceding the first one sent.
 		if sub.ReplayFound() {
-			h.Set("Last-Event-ID", req.lastEventID)
+			h.Set(req.lastEventHeader, req.lastEventID)
 		} else {
-			h.Set("Last-Event-ID", earliest)
+			h.Set(req.lastEventHeader, earliest)
 		}
 	}
 	rc := http.NewResponseController(w)
@@ -337,4 +355,32 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			}
 		}
 	}
+}
+
+// subscribeProtocol returns the draft a subscribe request belongs to, by
+// its parameters, or refuses it when the hub is restricted to the other.
+func (s *Server) subscribeProtocol(r *http.Request, q url.Values) (protocol, error) {
+	if !isDraft08Subscribe(q) {
+		if s.cfg.Draft == "08" {
+			return nil, badRequest("this hub speaks draft-dunglas-mercure-08 only: select topics with match or match_urlpattern, not topic")
+		}
+		return s.proto, nil
+	}
+	if s.cfg.Draft == "07" {
+		return nil, badRequest("this hub speaks draft-dunglas-mercure-07 only: select topics with topic, not match…")
+	}
+	return draft08{base: s.hubURL(r)}, nil
+}
+
+// hubURL is the hub's URL for this request: Config.PublicURL, or the
+// request's scheme, Host and HubPath.
+func (s *Server) hubURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + HubPath
 }

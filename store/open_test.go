@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/store"
 	"github.com/ssehub/ssehub/store/boltstore"
@@ -61,4 +64,51 @@ func TestOpen_BadURLsAreRefusedNamingTheBadPart(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOpenStreams_EachSchemeOpensItsStreamsAlsoBesideAHubURL(t *testing.T) {
+	redisAddr, natsAddr := servertest.SharedRedis(t), servertest.SharedNATS(t)
+	dir := t.TempDir()
+	natsStream := servertest.Unique("OPENDS")
+	tests := []struct {
+		name, url string
+		is        func(any) bool
+	}{
+		{"memory", "memory://?sweep=1s", func(s any) bool { _, ok := s.(*memory.Streams); return ok }},
+		{"bolt", "bolt://" + dir + "/d.db?timeout=1s", func(s any) bool { _, ok := s.(*boltstore.Streams); return ok }},
+		{"redis", "redis://" + redisAddr + "/0?key=" + servertest.Unique("opends") + "&dial_timeout=1s", func(s any) bool { _, ok := s.(*redisstore.Streams); return ok }},
+		{"nats beside a hub URL with hub-only parameters", sibling(t, "nats://"+natsAddr+"?stream="+natsStream+"&hub=h1&size=5&bytes=1MiB&age=1h"),
+			func(s any) bool { _, ok := s.(*natsstore.Streams); return ok }},
+	}
+	t.Cleanup(func() {
+		nc, err := nats.Connect("nats://" + natsAddr)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if js, err := jetstream.New(nc); err == nil {
+			_ = js.DeleteStream(context.Background(), natsStream+"_DURABLE")
+		}
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := store.OpenStreams(context.Background(), tt.url)
+			if err != nil {
+				t.Fatalf("OpenStreams(%q) = %v", tt.url, err)
+			}
+			defer s.Close()
+			if !tt.is(s) {
+				t.Fatalf("OpenStreams(%q) = %T", tt.url, s)
+			}
+		})
+	}
+}
+
+func sibling(t *testing.T, hubURL string) string {
+	t.Helper()
+	u, err := store.Sibling(hubURL, "durable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

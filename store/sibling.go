@@ -22,6 +22,7 @@ func Sibling(rawURL, name string) (string, error) {
 	}
 	q := u.Query()
 	q.Del("size")
+	q.Del("bytes")
 	q.Del("age")
 	switch strings.ToLower(scheme) {
 	case "memory":

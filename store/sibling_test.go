@@ -10,6 +10,7 @@ func TestSibling_KeepsTheKindAndPlaceUnderAnotherName(t *testing.T) {
 		{"redis://127.0.0.1:6379/0?age=1h", "redis://127.0.0.1:6379/0?key=ssehub-streams"},
 		{"redis://:pw@127.0.0.1:6379/2?key=app&pool_size=4", "redis://:pw@127.0.0.1:6379/2?key=app-streams&pool_size=4"},
 		{"nats://127.0.0.1:4222?hub=a&size=3", "nats://127.0.0.1:4222?hub=a&stream=SSEHUB_STREAMS"},
+		{"bolt://ssehub.db?bytes=1GiB&age=24h", "bolt://ssehub-streams.db"},
 		{"nats://127.0.0.1:4222?stream=X", "nats://127.0.0.1:4222?stream=X_STREAMS"},
 	}
 	for _, tt := range tests {

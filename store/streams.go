@@ -56,6 +56,7 @@ func OpenStreams(ctx context.Context, rawURL string) (durable.Store, error) {
 	case "nats":
 		stream := p.string("stream", "")
 		replicas := p.int("replicas", 0)
+		p.string("hub", "") // the hub's history's namespace, meaningless here: a sibling URL keeps it
 		if err := p.done(); err != nil {
 			return nil, err
 		}

@@ -53,7 +53,11 @@ func sharedStores(prefix, query string) []struct {
 			return "redis://" + servertest.SharedRedis(t) + "/0?key=" + servertest.Unique(prefix) + query
 		}},
 		{"on NATS JetStream", func(t *testing.T) string {
-			return "nats://" + servertest.SharedNATS(t) + "?stream=" + servertest.Unique(strings.ToUpper(prefix)) + query
+			addr, stream := servertest.SharedNATS(t), servertest.Unique(strings.ToUpper(prefix))
+			for _, name := range []string{stream, stream + "_STREAMS", stream + "_DURABLE"} { // the hub's and its siblings
+				servertest.DropStream(t, name)
+			}
+			return "nats://" + addr + "?stream=" + stream + query
 		}},
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ssehub/ssehub/internal/servertest"
@@ -121,6 +119,37 @@ func firstLine(msgs []string) string {
 	return m
 }
 
+// TestDurableStreamsOfficialClient runs conformance/durable-streams/
+// client.test.mjs, the official TypeScript client against "ssehub serve":
+// create, append, close, live SSE and long-poll reads, resumption from an
+// offset, SSE responses the server ends every 1.5 s (longer than the client's 1 s "short connection" threshold), an idempotent
+// producer.
+func TestDurableStreamsOfficialClient(t *testing.T) {
+	dir, err := filepath.Abs(conformanceDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@durable-streams", "client")); err != nil {
+		t.Fatalf("@durable-streams/client is not installed (%v): run scripts/deps.sh", err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not on PATH: the official client test needs Node 20: %v", err)
+	}
+	srv := startServer(t, "-store", "memory://", "-durable-store", "bolt://"+filepath.Join(t.TempDir(), "d.db"),
+		"-durable-long-poll", "2s", "-durable-sse-duration", "1500ms")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-timeout", "30000", "client.test.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DURABLE_STREAMS_URL="+srv.url+"/v1/stream", "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the official client's tests failed: %v\n%s", err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out[bytes.LastIndex(out, []byte("# tests")):]))
+}
+
 // sharedStreams returns a store URL for Durable Streams of their own on the
 // shared Redis or NATS server ("redis" or "nats"), removed at cleanup.
 func sharedStreams(t *testing.T, kind string) string {
@@ -139,16 +168,7 @@ func sharedStreams(t *testing.T, kind string) string {
 		return "redis://" + addr + "/0?key=" + prefix
 	default:
 		addr, stream := servertest.SharedNATS(t), servertest.Unique("DS")
-		t.Cleanup(func() {
-			nc, err := nats.Connect("nats://" + addr)
-			if err != nil {
-				return
-			}
-			defer nc.Close()
-			if js, err := jetstream.New(nc); err == nil {
-				_ = js.DeleteStream(ctx, stream)
-			}
-		})
+		servertest.DropStream(t, stream)
 		return "nats://" + addr + "?stream=" + stream
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestAddHubFlags_CommandLineAndEnvironment(t *testing.T) {
-	env := map[string]string{"SSEHUB_PUBLISHER_JWT_KEY": "from-env", "SSEHUB_MAX_TOPICS": "7", "SSEHUB_IDEMPOTENCY_KEEP": "2h"}
+	env := map[string]string{"SSEHUB_PUBLISHER_JWT_KEY": "from-env", "SSEHUB_MAX_TOPICS": "7", "SSEHUB_IDEMPOTENCY_KEEP": "2h", "SSEHUB_DRAFT": "08"}
 	m := &Main{Stderr: io.Discard, Getenv: func(k string) string { return env[k] }}
 	fs := m.newFlagSet("serve", "ssehub serve")
 	c := addHubFlags(fs)
@@ -15,7 +15,7 @@ func TestAddHubFlags_CommandLineAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PublisherJWTKey != "from-env" || c.SubscriberJWTKey != "sub" || !c.Anonymous || c.MaxTopics != 7 || c.Heartbeat.Seconds() != 3 || c.IdempotencyKeep.Hours() != 2 {
+	if c.PublisherJWTKey != "from-env" || c.SubscriberJWTKey != "sub" || !c.Anonymous || c.MaxTopics != 7 || c.Heartbeat.Seconds() != 3 || c.IdempotencyKeep.Hours() != 2 || c.Draft != "08" {
 		t.Fatalf("config = %+v", c)
 	}
 	if !slices.Equal(c.CORSOrigins, []string{"https://a.test", "https://b.test"}) {

@@ -7,6 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestCluster_IdempotencyKeyAcrossNodes runs two ssehub processes on one
@@ -18,7 +22,9 @@ func TestCluster_IdempotencyKeyAcrossNodes(t *testing.T) {
 	for _, tt := range sharedStores("idem", "") {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			nodes := startNodes(t, 2, "-store", tt.store(t), "-jwt-key", clusterKey, "-anonymous")
+			storeURL := tt.store(t)
+			deleteNATSStreams(t, storeURL)
+			nodes := startNodes(t, 2, "-store", storeURL, "-jwt-key", clusterKey, "-anonymous")
 			token := publisherToken(t)
 			send := func(node, data string) (int, string) {
 				t.Helper()
@@ -55,4 +61,34 @@ func TestCluster_IdempotencyKeyAcrossNodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deleteNATSStreams deletes, when the test ends, the JetStream streams a
+// hub on storeURL creates (its history, its siblings and its
+// Idempotency-Key bucket), so that the shared server's storage is not
+// reserved by leftovers. Other stores are left alone.
+func deleteNATSStreams(t *testing.T, storeURL string) {
+	u, err := url.Parse(storeURL)
+	if err != nil || u.Scheme != "nats" {
+		return
+	}
+	stream := u.Query().Get("stream")
+	t.Cleanup(func() {
+		nc, err := nats.Connect("nats://" + u.Host)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for name := range js.StreamNames(ctx).Name() {
+			if strings.HasPrefix(name, stream) || name == "KV_"+stream+"_IDEMPOTENCY" {
+				js.DeleteStream(ctx, name)
+			}
+		}
+	})
 }

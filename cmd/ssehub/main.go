@@ -47,6 +47,7 @@ func commands() []command {
 		{"serve", "serve the hub and the typewriter demo (the default)", runServe},
 		{"listen", "print the events of a stream as they arrive", runListen},
 		{"publish", "publish an update to a Mercure hub", runPublish},
+		{"stream", "create, append to, close, delete or follow a Durable Streams stream", runStream},
 		{"token", "print a JWT that lets its holder publish or subscribe", runToken},
 		{"bench", "load-test a Mercure hub: delivery, loss, latency, hub CPU and memory", runBench},
 	}

@@ -7,17 +7,22 @@ package servertest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Addresses of the shared servers that "make deps" starts.
@@ -49,13 +54,69 @@ func SharedRedis(t testing.TB) string {
 }
 
 // SharedNATS returns the shared NATS server's address, failing the test
-// when it does not answer.
+// when it does not answer. The first call of a test process also deletes
+// the streams that tests left behind (see DropStaleStreams).
 func SharedNATS(t testing.TB) string {
 	t.Helper()
 	if err := reachable(SharedNATSAddr); err != nil {
 		t.Fatalf("NATS is not reachable on %s (%v): run `make deps` to install and start it (with JetStream)", SharedNATSAddr, err)
 	}
+	staleOnce.Do(func() { DropStaleStreams(SharedNATSAddr, StaleAfter) })
 	return SharedNATSAddr
+}
+
+// StaleAfter is how old a stream named by Unique must be before
+// DropStaleStreams deletes it: older than any test run.
+const StaleAfter = time.Hour
+
+var staleOnce sync.Once
+
+// uniqueName matches the names Unique makes, with an optional upper-case
+// suffix (a sibling stream such as X_1234567890ab_DURABLE).
+var uniqueName = regexp.MustCompile(`^[A-Za-z0-9]+(_[A-Za-z0-9]+)*_[0-9a-f]{12}(_[A-Z]+)?$`)
+
+// DropStaleStreams deletes the JetStream streams on addr that tests made
+// (named by Unique) more than age ago. A test killed before its cleanup
+// leaves its stream behind, and every stream with a byte limit reserves
+// that much of the server's storage, so leftovers would in time make the
+// server refuse new streams ("insufficient storage resources").
+func DropStaleStreams(addr string, age time.Duration) {
+	nc, err := nats.Connect("nats://"+addr, nats.Timeout(2*time.Second))
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	streams := js.ListStreams(ctx)
+	var stale []string
+	for info := range streams.Info() {
+		if uniqueName.MatchString(info.Config.Name) && time.Since(info.Created) > age {
+			stale = append(stale, info.Config.Name)
+		}
+	}
+	for _, name := range stale {
+		_ = js.DeleteStream(ctx, name)
+	}
+}
+
+// DropStream deletes the JetStream stream name on the shared NATS server
+// when the test ends.
+func DropStream(t testing.TB, name string) {
+	t.Cleanup(func() {
+		nc, err := nats.Connect("nats://"+SharedNATSAddr, nats.Timeout(2*time.Second))
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		if js, err := jetstream.New(nc); err == nil {
+			_ = js.DeleteStream(context.Background(), name)
+		}
+	})
 }
 
 // Unique returns prefix followed by random hex: a key prefix or stream name

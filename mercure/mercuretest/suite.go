@@ -44,6 +44,11 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Operations_ShutdownEndsStreamsWithRetryHint", testShutdown},
 		{"SlowConsumer_DisconnectedThenReplaysEverythingOnce", testSlowConsumer},
 		{"Concurrency_EveryUpdateOnceInOrder", testConcurrency},
+		{"Draft08_Subscribe_MatcherTypes", testDraft08Matching},
+		{"Draft08_Subscribe_BadRequests", testDraft08Refusals},
+		{"Draft08_Reconciliation_LastEventID", testDraft08Replay},
+		{"Draft08_Publication", testDraft08Publish},
+		{"Drafts_SideBySide", testDraftsSideBySide},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
