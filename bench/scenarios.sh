@@ -8,6 +8,9 @@
 #   s4    5,000 updates in history, 100 subscribers resume from the first id
 #         (exact = 499,900 of 499,900)
 #   slow  s1 with one more subscriber that never reads: compare p99 with s1
+#   s5    1,000 subscribers, 500 updates at 50/s (an everyday load):
+#         delivery latency p50 / p99; the last run's latency histogram is
+#         drawn to bench/results/<date>-s5-latency.png
 #
 # Each scenario runs BENCH_REPS times (default 5) against a fresh "ssehub
 # serve", pinned to CPU 0 while the load generator is pinned to CPU 1 when
@@ -16,7 +19,7 @@
 # bench/results/<date>-summary.md.
 #
 # Environment:
-#   BENCH_SCENARIOS   which scenarios, default "s1 s2 s3 s4 slow"
+#   BENCH_SCENARIOS   which scenarios, default "s1 s2 s3 s4 slow s5"
 #   BENCH_REPS        repetitions, default 5
 #   BENCH_OUT         result folder, default bench/results
 #   BENCH_HUB_URL     measure another hub at this URL instead of starting ours
@@ -34,7 +37,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=${BENCH_REPS:-5}
-scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow"}
+scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow s5"}
 out=${BENCH_OUT:-bench/results}
 key=${BENCH_JWT_KEY:-ssehub-bench-secret}
 extra=${BENCH_FLAGS:-}
@@ -108,7 +111,8 @@ scenario() {
 	s3) echo "-heartbeat 2s"; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
 	s4) echo ""; echo "-subscribers 100 -updates 5000 -replay first" ;;
 	slow) echo ""; echo "-subscribers 1000 -slow 1 -updates 2000" ;;
-	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow)" >&2; return 1 ;;
+	s5) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-s5-latency.png" ;;
+	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow s5)" >&2; return 1 ;;
 	esac
 }
 

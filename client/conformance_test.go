@@ -276,7 +276,7 @@ func TestClient_FollowsTheWHATWGProcessingModel(t *testing.T) {
 		{
 			name:  "A read idle timeout, when set, drops a stalled connection and reestablishes it with Last-Event-ID",
 			steps: []http.HandlerFunc{stallAfter("id: 3\ndata: a\n\n"), sends("data: b\n\n")},
-			setup: func(c *Client) { c.ReadIdleTimeout = 100 * time.Millisecond },
+			setup: func(c *Client) { c.ReadIdleTimeout = time.Second }, // long enough for the headers of a loaded machine
 			check: func(t *testing.T, o outcome) {
 				if o.err != nil || o.reqs[1].header.Get("Last-Event-ID") != "3" || eventsString(o.evs) != "message/3/a;message/3/b;" {
 					t.Errorf("Run = %v, Last-Event-ID %q, events %q", o.err, o.reqs[1].header.Get("Last-Event-ID"), eventsString(o.evs))

@@ -3,7 +3,6 @@ package durable
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -221,8 +220,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	binary := !isText(res.ContentType)
-	if binary {
+	if !isText(res.ContentType) {
 		h.Set("Stream-SSE-Data-Encoding", "base64")
 	}
 	w.WriteHeader(http.StatusOK)
@@ -230,16 +228,18 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SSEDuration)
 	defer cancel()
 	cursor := rq.cursor
+	var event []byte
+	if len(res.Records) > 0 {
+		event = encodeData(res)
+	}
+	var t *tail
+	defer func() {
+		if t != nil {
+			s.unfollow(t)
+		}
+	}()
 	var buf []byte
 	for {
-		buf = buf[:0]
-		if len(res.Records) > 0 {
-			payload := body(res.ContentType, res.Records)
-			if binary {
-				payload = base64.StdEncoding.AppendEncode(nil, payload)
-			}
-			buf = appendData(append(buf, "event: data\n"...), payload)
-		}
 		atTail := res.Next == res.Tail
 		c := control{StreamNextOffset: FormatOffset(res.Next), UpToDate: atTail}
 		final := atTail && res.Closed
@@ -250,7 +250,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 			c.StreamCursor = cursor
 		}
 		js, _ := json.Marshal(c) // strings and booleans always marshal
-		buf = append(buf, "event: control\ndata:"...)
+		buf = append(append(buf[:0], event...), "event: control\ndata:"...)
 		buf = append(append(buf, js...), "\n\n"...)
 		if _, err := w.Write(buf); err != nil {
 			return
@@ -258,20 +258,53 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 		if err := rc.Flush(); err != nil || final {
 			return
 		}
-		for len(res.Records) == 0 || res.Next == res.Tail {
-			err := s.cfg.Store.Wait(ctx, name, res.ID, res.Next)
-			if err != nil {
-				return // the client left, the connection's time is up, or the store closed
-			}
-			next, err := s.cfg.Store.Read(ctx, name, ReadRequest{From: res.Next, MaxBytes: s.cfg.MaxReadBytes})
-			if err != nil || next.ID != res.ID {
-				return // deleted: the client's next request learns it
-			}
-			res = next
-			if len(res.Records) > 0 || res.Closed {
-				break
-			}
+		if t == nil {
+			t = s.follow(name, res.ID, res.Next)
 		}
+		var ok bool
+		if res, event, ok = s.sseNext(ctx, t, name, res); !ok {
+			return // the client left, the connection's time is up, the store closed, or the stream is gone (the client's next request learns which)
+		}
+	}
+}
+
+// sseNext returns the next read after res for an SSE reader, with its
+// encoded data event: the tail's shared step when the follower is at the
+// reader's position, else the reader's own wait and read (it lags, or is
+// ahead of a follower that started behind it). ok is false when the
+// reader should stop.
+func (s *Server) sseNext(ctx context.Context, t *tail, name string, res ReadResult) (next ReadResult, event []byte, ok bool) {
+	for {
+		if st := t.at(res.Next); st != nil {
+			select {
+			case <-st.done:
+			case <-ctx.Done():
+				return res, nil, false
+			}
+			if st.end {
+				return res, nil, false
+			}
+			if len(st.res.Records) > 0 || st.res.Closed {
+				return st.res, st.event, true
+			}
+			res = st.res
+			continue
+		}
+		if err := s.cfg.Store.Wait(ctx, name, res.ID, res.Next); err != nil {
+			return res, nil, false
+		}
+		next, err := s.cfg.Store.Read(ctx, name, ReadRequest{From: res.Next, MaxBytes: s.cfg.MaxReadBytes})
+		if err != nil || next.ID != res.ID {
+			return res, nil, false
+		}
+		if len(next.Records) > 0 || next.Closed {
+			var event []byte
+			if len(next.Records) > 0 {
+				event = encodeData(next)
+			}
+			return next, event, true
+		}
+		res = next
 	}
 }
 

@@ -77,6 +77,11 @@ type Server struct {
 	// in arrival order at the store even when a backend retries.
 	mu    sync.Mutex
 	locks map[string]*producerLock
+
+	// tails are the followers that share one wait and read per change
+	// among a stream's live SSE readers (tail.go).
+	tailsMu sync.Mutex
+	tails   map[tailKey]*tail
 }
 
 type producerLock struct {
@@ -108,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{cfg: cfg, log: log, locks: map[string]*producerLock{}}, nil
+	return &Server{cfg: cfg, log: log, locks: map[string]*producerLock{}, tails: map[tailKey]*tail{}}, nil
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {

@@ -316,6 +316,11 @@ type Replay struct {
 	// longer) in history, instead of nothing: a subscriber whose id was
 	// trimmed gets everything still kept. ReplayFound tells the two apart.
 	OrEarliest bool
+	// Since, when not zero and AfterID is not in history, replays the
+	// updates published after this time (by Update.Time, found with a
+	// binary search of history): the resumption point of a client whose
+	// last id belongs to another hub's history. It wins over OrEarliest.
+	Since time.Time
 }
 
 // SubscribeRequest describes a new subscription.
@@ -463,6 +468,11 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		default:
 			seq, err := h.store.Lookup(ctx, r.AfterID)
 			switch {
+			case errors.Is(err, ErrUnknownID) && !r.Since.IsZero():
+				if after, err = h.seqAtTime(ctx, r.Since); err != nil {
+					return nil, fmt.Errorf("hub: subscribe: find the updates published after %v: %w", r.Since, err)
+				}
+				replay = true
 			case errors.Is(err, ErrUnknownID):
 				replay = r.OrEarliest
 			case err != nil:
@@ -502,6 +512,65 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		s.signal()
 	}
 	return s, nil
+}
+
+// seqAtTime returns the Seq after which history holds the updates
+// published after t: that of the newest update whose Time is not after t,
+// 0 when there is none. It probes history with reads of one update
+// (about 2·log2 of the span of Seqs), assuming Times grow with Seqs, as
+// they do within the clock skew between publishers.
+func (h *Hub) seqAtTime(ctx context.Context, t time.Time) (uint64, error) {
+	probe := func(seq uint64) (*Update, error) { // the first update with Seq >= seq
+		ups, err := h.store.Read(ctx, seq-1, 1)
+		if err != nil || len(ups) == 0 {
+			return nil, err
+		}
+		return ups[0], nil
+	}
+	first, err := probe(1)
+	if err != nil || first == nil || first.Time.After(t) {
+		return 0, err
+	}
+	last, err := h.store.Last(ctx)
+	if err != nil || last == nil {
+		return 0, err
+	}
+	if !last.Time.After(t) {
+		return last.Seq, nil
+	}
+	// lo is in history with Time <= t; every update with Seq >= hi has
+	// Time > t.
+	lo, hi := first.Seq, last.Seq
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		u, err := probe(mid)
+		switch {
+		case err != nil:
+			return 0, err
+		case u != nil && u.Seq < hi && !u.Time.After(t):
+			lo = u.Seq
+		default: // nothing in [mid, hi), or the first there is newer than t
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// Find returns the update with this ID from history, or an error wrapping
+// ErrUnknownID.
+func (h *Hub) Find(ctx context.Context, id string) (*Update, error) {
+	seq, err := h.store.Lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ups, err := h.store.Read(ctx, seq-1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(ups) == 0 || ups[0].ID != id {
+		return nil, fmt.Errorf("hub: find %q: trimmed meanwhile: %w", id, ErrUnknownID)
+	}
+	return ups[0], nil
 }
 
 // add indexes s; h.mu must be held for writing.

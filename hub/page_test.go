@@ -2,9 +2,11 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/store/memory"
@@ -164,6 +166,57 @@ func TestSubscribe_TrimmedIDReplaysWhatIsLeftWithOrEarliest(t *testing.T) {
 			}
 			if len(got) != tt.want || tt.want > 0 && got[0].Update.ID != "3" {
 				t.Fatalf("replayed %d updates, want %d from id 3", len(got), tt.want)
+			}
+		})
+	}
+}
+
+// A replay Since a time (the resumption point of an id from another
+// history) starts after the newest update published at or before it.
+func TestSubscribe_SinceReplaysWhatWasPublishedAfterATime(t *testing.T) {
+	h := newHub(t, hub.Config{})
+	base := time.Unix(1_000_000, 0)
+	ctx := context.Background()
+	watcher, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	for i := range 10 {
+		if err := h.Publish(ctx, &hub.Update{ID: strconv.Itoa(i), Topics: []string{"t"}, Time: base.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive(t, watcher, 10)
+	for _, tt := range []struct {
+		name  string
+		since time.Duration
+		want  string
+	}{
+		{"between two updates", 4500 * time.Millisecond, "[5 6 7 8 9]"},
+		{"at an update", 4 * time.Second, "[5 6 7 8 9]"},
+		{"before every update", -time.Second, "[0 1 2 3 4 5 6 7 8 9]"},
+		{"after every update", 20 * time.Second, "[]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := h.Subscribe(ctx, hub.SubscribeRequest{Selectors: []string{"t"},
+				Replay: &hub.Replay{AfterID: "elsewhere", Since: base.Add(tt.since), OrEarliest: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ids := []string{}
+			for s.Replaying() {
+				msgs, err := s.Drain(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range msgs {
+					ids = append(ids, m.Update.ID)
+				}
+			}
+			if got := fmt.Sprint(ids); got != tt.want {
+				t.Fatalf("replayed %s, want %s", got, tt.want)
 			}
 		})
 	}

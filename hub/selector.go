@@ -394,9 +394,13 @@ func (m *Matcher) MatchAny(selectors, topics []string) bool {
 }
 
 // ValidateSelector reports whether sel is usable as a topic selector: any
-// string is, but one that contains '{' and is not a valid URI template only
-// ever matches itself, which is almost always a mistake worth reporting.
+// string within the default limits is, but one that contains '{' and is not
+// a valid URI template only ever matches itself, which is almost always a
+// mistake worth reporting. Matcher.Validate checks a Matcher's own limits.
 func ValidateSelector(sel string) error {
+	if len(sel) > DefaultMaxSelectorBytes {
+		return tooLong(len(sel), DefaultMaxSelectorBytes)
+	}
 	if strings.IndexByte(sel, '{') >= 0 && sel != "*" {
 		if _, ok := templateRegexp(sel); !ok {
 			return fmt.Errorf("hub: topic selector %q is not a valid URI template", sel)

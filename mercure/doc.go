@@ -15,9 +15,10 @@
 //
 //   - Last-Event-ID on the response is set only when the request asked for
 //     a replay, as the draft says: it is the requested ID when it was found
-//     in history, otherwise "earliest". An unknown ID replays nothing and
-//     the subscription goes live; the "earliest" header tells the client
-//     that it may have missed updates.
+//     in history, otherwise "earliest". An unknown (or trimmed) ID replays
+//     everything history still holds, which does start at the earliest
+//     update; the "earliest" header tells the client that it may have
+//     missed updates (see docs/history.md).
 //   - Ids may repeat (neither draft forbids it, and Mercure's conformance
 //     suite does it); a Last-Event-ID naming a repeated id resumes after its
 //     earliest occurrence still in history. Retry-safe publishing is the
@@ -34,5 +35,7 @@
 //     refused. Subscribing by cookie is not origin-checked (CORS governs
 //     which pages can read the stream).
 //   - Subscription events and the subscriptions API describe the
-//     subscribers of this process.
+//     subscribers of this process. Subscription events are kept in a
+//     history of their own (Config.SubscriptionStore), so that clients
+//     subscribing never push updates out of the hub's history.
 package mercure

@@ -107,7 +107,9 @@ func TestStream_HTTP2UpdatesPublishedDuringTheCoalescePauseShareOneFlush(t *test
 func noWrap(h http.Handler) http.Handler { return h }
 
 func TestStream_HTTP2IdleStreamOutlivesTheWriteTimeout(t *testing.T) {
-	const timeout = 200 * time.Millisecond
+	// Long enough that a starved scheduler does not delay clearing the
+	// deadline past it, short enough for a test.
+	const timeout = 500 * time.Millisecond
 	_, resp, publish := h2Stream(t, mercure.Config{WriteTimeout: timeout}, noWrap, nil)
 	p := sse.NewParser(resp.Body)
 	publish("before")

@@ -23,9 +23,11 @@ import (
 // ready by the hub, everything queued in one chunk with one non-blocking
 // write, and sends the shard's heartbeats. A write the socket cannot take
 // whole is finished by a goroutine of the subscriber's own, with the write
-// deadline, so that a slow client never holds a shard. After a round of
-// writes a shard pauses for Config.Coalesce: updates published meanwhile
-// leave together, one write per subscriber for many updates.
+// deadline, so that a slow client never holds a shard. While updates come
+// faster than the shard can write them out, it pauses after each round for
+// Config.Coalesce or longer: updates published meanwhile leave together, one
+// write per subscriber for many updates. While it keeps up, it does not
+// pause: each update leaves as soon as it is published (see pacer).
 
 // pool is the Server's writer pool, started with the first taken-over
 // connection.
@@ -47,6 +49,7 @@ type shard struct {
 	stop chan struct{}
 	buf  []byte // chunk being written, reused; owned by the shard goroutine
 	msgs []*hub.Message
+	pace pacer // owned by the shard goroutine
 	// snapshot is the heartbeat round's copy of the sessions, reused;
 	// owned by the shard goroutine.
 	snapshot []*session
@@ -61,7 +64,7 @@ type session struct {
 	sh     *shard
 	conn   net.Conn
 	raw    syscall.RawConn // nil: every write goes through the blocking path
-	sub    *hub.Subscription
+	sub    feed
 	expiry *time.Timer // token expiry, or nil
 
 	// Non-blocking write state, used by rawWrite's callback.
@@ -155,22 +158,62 @@ func (sh *shard) run() {
 			batch := sh.dirty
 			sh.dirty = sh.spare[:0]
 			sh.mu.Unlock()
+			if len(batch) == 0 { // the previous round took what woke us
+				sh.spare = batch
+				continue
+			}
+			sh.pace.begin(began, s.cfg.Coalesce)
+			s.rounds.Add(1)
 			for i, c := range batch {
 				sh.serve(c)
 				batch[i] = nil
 			}
 			sh.spare = batch[:0]
-			if len(batch) > 0 { // Coalesce > 0 whenever the pool runs
+			if d := sh.pace.pause(began, time.Now(), s.cfg.Coalesce); d > 0 {
+				s.pauses.Add(1)
 				// Let publishers run (the network is polled when this
 				// goroutine parks): what they publish meanwhile goes out
-				// in the next round, several updates per write. A long
-				// round (a large fan-out) earns a pause as long, at most
-				// eight times Coalesce: the busier the hub, the more each
-				// write carries, which keeps the CPU for publishers.
-				time.Sleep(min(max(s.cfg.Coalesce, time.Since(began)), 8*s.cfg.Coalesce))
+				// in the next round, several updates per write.
+				time.Sleep(d)
 			}
+			sh.pace.end = time.Now()
 		}
 	}
+}
+
+// pacer decides whether a shard pauses after a round of writes. A pause
+// buys something only when updates come faster than the shard writes them
+// out: then each write carries several, and the CPU goes to publishers
+// instead of system calls. When updates come slower, a pause only delays
+// the next one. The pacer calls the shard busy when two rounds in a row
+// began before the shard had been idle as long as its previous round took
+// (or Coalesce, for short rounds): one quick follower is a coincidence, or
+// the rest of a fan-out queued on another core, not a load.
+type pacer struct {
+	end    time.Time     // when the previous round and its pause ended
+	round  time.Duration // how long the previous round took
+	streak int           // rounds in a row that began after a short idle
+}
+
+// begin notes a round beginning at now.
+func (p *pacer) begin(now time.Time, coalesce time.Duration) {
+	if !p.end.IsZero() && now.Sub(p.end) < max(p.round, coalesce) {
+		p.streak++
+	} else {
+		p.streak = 0
+	}
+}
+
+// pause notes the round that began at began ending at now, and returns how
+// long to pause: zero unless the shard is busy; otherwise as long as the
+// round, between Coalesce and eight times Coalesce, so that a large
+// fan-out, whose rounds are long, carries more per write.
+func (p *pacer) pause(began, now time.Time, coalesce time.Duration) time.Duration {
+	p.round = now.Sub(began)
+	if p.streak < 2 {
+		return 0
+	}
+	return min(max(coalesce, p.round), 8*coalesce)
 }
 
 // push queues c for the shard goroutine.
@@ -218,36 +261,51 @@ func (sh *shard) serve(c *session) {
 		c.finish(nil)
 		return
 	}
-	msgs, err := c.sub.Drain(context.Background(), sh.msgs[:0])
-	if err != nil {
-		var tail []byte
-		if hint := s.endHint(c.sub, err); hint != nil {
-			tail = chunk(hint)
+	// Drain hands out a page at a time: go on while the socket takes each
+	// page whole, so that a subscriber that keeps up empties its queue in
+	// one round (else it would overflow during the pause), and stop at the
+	// first page it does not take, which its own goroutine finishes.
+	for range maxPagesPerRound {
+		msgs, err := c.sub.Drain(context.Background(), sh.msgs[:0])
+		if err != nil {
+			var tail []byte
+			if hint := s.endHint(c.sub, err); hint != nil {
+				tail = chunk(hint)
+			}
+			c.finish(tail)
+			return
 		}
-		c.finish(tail)
-		return
+		if len(msgs) == 0 {
+			return
+		}
+		size := 0
+		for _, m := range msgs {
+			size += len(m.Bytes)
+		}
+		published := msgs[0].Update.Time
+		buf := appendChunkHeader(sh.buf[:0], size)
+		buf = appendMessages(buf, msgs)
+		buf = append(buf, "\r\n"...)
+		sh.msgs = msgs[:0]
+		c.wrote = true // a heartbeat does not count: idle streams get one every round
+		whole := c.write(buf)
+		if whole {
+			s.writeDelay.Observe(time.Since(published).Seconds())
+		}
+		if cap(buf) > 1<<20 { // do not keep a huge buffer after a burst
+			buf = nil
+		}
+		sh.buf = buf
+		if !whole {
+			return
+		}
 	}
-	if len(msgs) == 0 {
-		return
-	}
-	size := 0
-	for _, m := range msgs {
-		size += len(m.Bytes)
-	}
-	published := msgs[0].Update.Time
-	buf := appendChunkHeader(sh.buf[:0], size)
-	buf = appendMessages(buf, msgs)
-	buf = append(buf, "\r\n"...)
-	sh.msgs = msgs[:0]
-	c.wrote = true // a heartbeat does not count: idle streams get one every round
-	if c.write(buf) {
-		s.writeDelay.Observe(time.Since(published).Seconds())
-	}
-	if cap(buf) > 1<<20 { // do not keep a huge buffer after a burst
-		buf = nil
-	}
-	sh.buf = buf
 }
+
+// maxPagesPerRound bounds the pages one session is written in a round of
+// its shard, so that a subscriber of a busy topic does not hold the others
+// of the shard back for long.
+const maxPagesPerRound = 64
 
 // heartbeat writes a comment to every stream that was not written to since
 // the previous round. Shard goroutine only.
@@ -366,6 +424,31 @@ func (c *session) writeBlocking(b []byte) {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	n, err := c.conn.Write(b)
 	s.written.Add(uint64(n))
+	// Then what was queued meanwhile, a page at a time, from here: this
+	// subscriber takes bytes at its own pace, and going back to the shard
+	// for each page would add a round's pause per page, long enough for a
+	// subscriber that keeps up to overflow its queue.
+	var msgs []*hub.Message
+	var buf []byte
+	for i := 0; err == nil && i < maxPagesPerRound; i++ {
+		var derr error
+		if msgs, derr = c.sub.Drain(context.Background(), msgs[:0]); derr != nil || len(msgs) == 0 {
+			break // the shard ends the stream, or waits for more
+		}
+		size := 0
+		for _, m := range msgs {
+			size += len(m.Bytes)
+		}
+		published := msgs[0].Update.Time
+		buf = appendChunkHeader(buf[:0], size)
+		buf = append(appendMessages(buf, msgs), "\r\n"...)
+		_ = c.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		n, err = c.conn.Write(buf)
+		s.written.Add(uint64(n))
+		if err == nil {
+			s.writeDelay.Observe(time.Since(published).Seconds())
+		}
+	}
 	c.mu.Lock()
 	c.blocked = false
 	if err != nil {

@@ -58,3 +58,55 @@ func TestPoolHeartbeat_EveryRoundReachesAnIdleStream(t *testing.T) {
 		}
 	}
 }
+
+// TestPacer_PausesOnlyWhileUpdatesComeFasterThanRounds plays sequences of
+// rounds (idle time before each, and its length) through a shard's pacer:
+// at an everyday load (updates further apart than a round takes) no round
+// is followed by a pause, so each update leaves as soon as it is
+// published; under a sustained load every round after the second is, as
+// long as the round (between Coalesce and 8 × Coalesce).
+func TestPacer_PausesOnlyWhileUpdatesComeFasterThanRounds(t *testing.T) {
+	const ms = time.Millisecond
+	type round struct{ idle, length, wantPause time.Duration }
+	tests := []struct {
+		name   string
+		rounds []round
+	}{
+		{"updates further apart than a round takes are never followed by a pause", []round{
+			{time.Hour, 8 * ms, 0}, {12 * ms, 8 * ms, 0}, {12 * ms, 8 * ms, 0}, {11 * ms, 9 * ms, 0},
+		}},
+		{"one update soon after another is not a load", []round{
+			{time.Hour, 8 * ms, 0}, {2 * ms, 8 * ms, 0}, {12 * ms, 8 * ms, 0}, {3 * ms, 8 * ms, 0}, {12 * ms, 8 * ms, 0},
+		}},
+		{"the rest of a fan-out queued on another core is not a load", []round{
+			{time.Hour, 3 * ms, 0}, {0, 5 * ms, 0}, {15 * ms, 3 * ms, 0}, {0, 5 * ms, 0},
+		}},
+		{"updates as fast as the shard writes them earn a pause as long as the round, at most 8 × Coalesce", []round{
+			{time.Hour, 8 * ms, 0}, {ms / 10, 8 * ms, 0}, {ms / 10, 8 * ms, 8 * ms}, {0, 12 * ms, 8 * ms}, {0, 3 * ms, 3 * ms},
+		}},
+		{"short rounds under load pause at least Coalesce", []round{
+			{time.Hour, ms / 100, 0}, {ms / 2, ms / 100, 0}, {ms / 2, ms / 100, ms},
+		}},
+		{"the pause ends when the load does", []round{
+			{time.Hour, 8 * ms, 0}, {0, 8 * ms, 0}, {0, 8 * ms, 8 * ms}, {0, 8 * ms, 8 * ms}, {30 * ms, 8 * ms, 0},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p pacer
+			now := time.Unix(1e9, 0)
+			for i, r := range tt.rounds {
+				now = now.Add(r.idle)
+				began := now
+				p.begin(began, ms)
+				now = now.Add(r.length)
+				got := p.pause(began, now, ms)
+				if got != r.wantPause {
+					t.Errorf("round %d (after %v idle, %v long): pause %v, want %v", i, r.idle, r.length, got, r.wantPause)
+				}
+				now = now.Add(got)
+				p.end = now
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,51 +142,7 @@ func BenchmarkStreamWrite(b *testing.B) {
 			s, srv := newAnonServer(b, c.coalesce)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var (
-				mu        sync.Mutex
-				progress  = sync.NewCond(&mu)
-				delivered int
-				failed    error
-			)
-			for range subs {
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				go func() {
-					defer res.Body.Close()
-					br := bufio.NewReaderSize(res.Body, 64<<10)
-					for {
-						l, err := br.ReadSlice('\n')
-						if err != nil {
-							mu.Lock()
-							if failed == nil && ctx.Err() == nil {
-								failed = fmt.Errorf("a subscriber's stream ended: %w", err)
-							}
-							progress.Broadcast()
-							mu.Unlock()
-							return
-						}
-						if len(l) == 1 { // the blank line that ends an event
-							mu.Lock()
-							delivered++
-							progress.Broadcast()
-							mu.Unlock()
-						}
-					}
-				}()
-			}
-			waitFor := func(n int) {
-				mu.Lock()
-				defer mu.Unlock()
-				for delivered < n && failed == nil {
-					progress.Wait()
-				}
-				if failed != nil {
-					b.Fatal(failed)
-				}
-			}
+			waitFor := countingSubscribers(b, ctx, srv, subs)
 			data := strings.Repeat("x", 200)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -200,6 +157,84 @@ func BenchmarkStreamWrite(b *testing.B) {
 			waitFor(b.N * subs)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
 		})
+	}
+}
+
+// BenchmarkStreamLatency measures, at an everyday load, the time from
+// publishing one update to its delivery to the last of 100 HTTP/1.1
+// subscribers, one update at a time: what a pause after every round of
+// writes would add to each update (the writer pool pauses only when
+// publishing keeps up with it). ns/op is that latency.
+func BenchmarkStreamLatency(b *testing.B) {
+	for _, c := range streamPaths {
+		b.Run(c.name, func(b *testing.B) {
+			const subs = 100
+			s, srv := newAnonServer(b, c.coalesce)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			waitFor := countingSubscribers(b, ctx, srv, subs)
+			data := strings.Repeat("x", 200)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Hub().Publish(ctx, &hub.Update{Topics: []string{"t"}, Data: data}); err != nil {
+					b.Fatal(err)
+				}
+				waitFor((i + 1) * subs)
+			}
+		})
+	}
+}
+
+// countingSubscribers subscribes n clients to topic t of srv and returns a
+// function that waits until they received a total of at least k events,
+// failing b if a stream ends first.
+func countingSubscribers(b *testing.B, ctx context.Context, srv *httptest.Server, n int) (waitFor func(k int)) {
+	b.Helper()
+	var (
+		mu        sync.Mutex
+		progress  = sync.NewCond(&mu)
+		delivered int
+		failed    error
+	)
+	for range n {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() {
+			defer res.Body.Close()
+			br := bufio.NewReaderSize(res.Body, 64<<10)
+			for {
+				l, err := br.ReadSlice('\n')
+				if err != nil {
+					mu.Lock()
+					if failed == nil && ctx.Err() == nil {
+						failed = fmt.Errorf("a subscriber's stream ended: %w", err)
+					}
+					progress.Broadcast()
+					mu.Unlock()
+					return
+				}
+				if len(l) == 1 { // the blank line that ends an event
+					mu.Lock()
+					delivered++
+					progress.Broadcast()
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	return func(k int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for delivered < k && failed == nil {
+			progress.Wait()
+		}
+		if failed != nil {
+			b.Fatal(failed)
+		}
 	}
 }
 
@@ -273,4 +308,65 @@ func scrape(t *testing.T, ctx context.Context, url string) map[string]string {
 		}
 	}
 	return m
+}
+
+// TestWriterPauseMetrics checks ssehub_writer_rounds_total and
+// ssehub_writer_pauses_total: updates published far apart (20 ms, far more
+// than a round to one subscriber takes) are written without a pause, and
+// updates published without a break make the writers pause.
+func TestWriterPauseMetrics(t *testing.T) {
+	s, srv := newAnonServer(t, 0) // the default Coalesce, 1 ms
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	publish := func(id string) {
+		t.Helper()
+		if err := s.Hub().Publish(ctx, &hub.Update{ID: id, Topics: []string{"t"}, Data: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counters := func() (rounds, pauses string) {
+		m := scrape(t, ctx, srv.URL+"/metrics")
+		return m["ssehub_writer_rounds_total"], m["ssehub_writer_pauses_total"]
+	}
+	for i := range 6 {
+		if i > 0 {
+			<-time.After(20 * time.Millisecond) // the idle time under test, not a synchronisation
+		}
+		id := fmt.Sprint("spaced-", i)
+		publish(id)
+		if l := nextLine(t, br, "id: "); l != "id: "+id {
+			t.Fatalf("got %q, want id: %s", l, id)
+		}
+	}
+	// A round is counted before its write, which the client may see
+	// first: poll (bounded by ctx) until the sixth round shows. The stream
+	// may have had a round of its own when it was taken over.
+	rounds, pauses := counters()
+	for n, _ := strconv.Atoi(rounds); n < 6 && ctx.Err() == nil; n, _ = strconv.Atoi(rounds) {
+		rounds, pauses = counters()
+	}
+	if pauses != "0" {
+		t.Fatalf("after 6 updates 20 ms apart: %s rounds and %s pauses, want no pause", rounds, pauses)
+	}
+	// Updates published without a break, read as they come: the writers
+	// must start pausing (bounded by ctx and a number of updates).
+	go io.Copy(io.Discard, br)
+	const most = 100_000
+	n := 0
+	for ; n < most && pauses == "0" && ctx.Err() == nil; n++ {
+		publish(fmt.Sprint("load-", n))
+		if n%100 == 99 {
+			_, pauses = counters()
+		}
+	}
+	if pauses == "0" {
+		t.Fatalf("%d updates published without a break, and the writers never paused", n)
+	}
 }

@@ -44,6 +44,10 @@ const (
 	DefaultShutdownRetry  = 2 * time.Second
 	DefaultCoalesce       = time.Millisecond
 	DefaultCookieName     = "mercureAuthorization"
+	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes bound
+	// the in-memory history of subscription events (Config.SubscriptionStore).
+	DefaultSubscriptionEvents     = 10_000
+	DefaultSubscriptionEventBytes = 16 << 20
 	// DefaultBodyTimeout bounds the time a publisher takes to send its
 	// request body.
 	DefaultBodyTimeout = 30 * time.Second
@@ -54,6 +58,12 @@ const (
 	DefaultPublishRate  = 1000
 	DefaultPublishBurst = 10_000
 )
+
+// replayCache is how many recent updates the hub keeps encoded for replays
+// unless HistorySize asks for more (the cache's memory is bounded by
+// hub.DefaultReplayCacheBytes whatever the count): enough for a client that
+// missed thousands of small updates, S4 (5,000) among them.
+const replayCache = 16384
 
 // healthTimeout bounds the store check of HealthPath.
 const healthTimeout = 2 * time.Second
@@ -105,6 +115,13 @@ type Config struct {
 
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
+	// SubscriptionStore keeps the history of subscription events, apart
+	// from Store so that they never push updates out of it (a client could
+	// otherwise flush history by subscribing). Nil: in memory, bounded by
+	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes, closed
+	// by Server.Close. Used only with Subscriptions; a given store is not
+	// closed. Nodes sharing Store share this one too.
+	SubscriptionStore hub.Store
 
 	// Draft restricts the hub to one version of the protocol: "07"
 	// (draft-dunglas-mercure-07) or "08" (draft-dunglas-mercure-08,
@@ -181,11 +198,13 @@ type Config struct {
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is how long stream writers pause after a round of writes
-	// (the pool's for HTTP/1.1, each stream's own over HTTP/2, HTTP/3 and
-	// TLS), so that the updates published meanwhile leave together: one
-	// write for many updates, which is most of the CPU saved under load,
-	// at the price of up to this much latency. 0 means
+	// Coalesce is the least stream writers pause after a round of writes
+	// (the pool's for HTTP/1.1, and only while updates come faster than
+	// they write them out, up to eight times as long for long rounds; each
+	// stream's own over HTTP/2, HTTP/3 and TLS), so that the updates
+	// published meanwhile leave together: one write for many updates,
+	// which is most of the CPU saved under load. At a load the pool's
+	// writers keep up with they do not pause, and add no latency. 0 means
 	// DefaultCoalesce. Negative serves every stream from its own handler
 	// goroutine instead of taking HTTP/1.1 connections over after their
 	// headers (see "Performance" in the README).
@@ -205,14 +224,19 @@ type Server struct {
 	hub       *hub.Hub
 	store     hub.Store
 	ownsStore bool
-	proto     protocol
-	pub, sub  *verifier
-	keys      idempotency.Store // nil: Idempotency-Key ignored
-	lim       limits
-	log       *slog.Logger
-	metrics   http.Handler
-	heartbeat []byte
-	retryHint []byte
+	// events is the hub of subscription events, on a store of their own;
+	// nil without Config.Subscriptions.
+	events      *hub.Hub
+	eventsStore hub.Store
+	ownsEvents  bool
+	proto       protocol
+	pub, sub    *verifier
+	keys        idempotency.Store // nil: Idempotency-Key ignored
+	lim         limits
+	log         *slog.Logger
+	metrics     http.Handler
+	heartbeat   []byte
+	retryHint   []byte
 	// unavailableHint ends a stream that the store failed.
 	unavailableHint []byte
 	// The same, framed as HTTP/1.1 chunks for taken-over connections.
@@ -224,6 +248,10 @@ type Server struct {
 	streams sync.WaitGroup
 	closing atomic.Bool
 	written atomic.Uint64
+	// rounds and pauses count the writer pool's rounds of writes and the
+	// pauses after them: how often the hub traded latency for CPU.
+	rounds atomic.Uint64
+	pauses atomic.Uint64
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.
@@ -288,15 +316,22 @@ func New(cfg Config) (*Server, error) {
 			s.keys = ks
 		}
 	}
-	// The hub's cache of encoded updates covers the whole history when it
-	// is larger than the default, so that replays rarely read the store.
+	// The hub's cache of encoded updates covers recent history (within its
+	// byte bound), so that replays of it neither read the store nor encode.
 	s.hub, err = hub.New(hub.Config{Store: s.store, QueueSize: c.QueueSize, Logger: s.log,
-		ReplayCache: max(c.HistorySize, hub.DefaultReplayCache), PageBytes: c.PageBytes,
+		ReplayCache: max(c.HistorySize, replayCache), PageBytes: c.PageBytes,
 		Selectors: hub.SelectorLimits{MaxBytes: c.MaxSelectorBytes, MaxVariables: c.MaxSelectorVariables,
 			MaxProgram: c.MaxSelectorProgram, CacheBytes: c.SelectorCacheBytes}})
 	if err != nil {
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: %w", err)
+	}
+	if c.Subscriptions {
+		if err := s.openEvents(); err != nil {
+			s.hub.Close()
+			s.closeStore()
+			return nil, err
+		}
 	}
 	s.writeDelay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ssehub_write_delay_seconds",
 		Help:    "Time from an update's publication to the write that sends it to a subscriber (the oldest update of each write of live updates).",
@@ -307,6 +342,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := s.register(reg); err != nil {
 		s.hub.Close()
+		s.closeEvents()
 		s.closeStore()
 		return nil, fmt.Errorf("mercure: register metrics: %w", err)
 	}
@@ -330,6 +366,35 @@ func setDefault[T comparable](v *T, def T) {
 func (s *Server) closeStore() {
 	if s.ownsStore {
 		s.store.Close()
+	}
+}
+
+// openEvents starts the hub of subscription events on its own store.
+func (s *Server) openEvents() error {
+	s.eventsStore = s.cfg.SubscriptionStore
+	if s.eventsStore == nil {
+		s.eventsStore = memory.New(memory.Options{MaxUpdates: DefaultSubscriptionEvents, MaxBytes: DefaultSubscriptionEventBytes})
+		s.ownsEvents = true
+	}
+	var err error
+	if s.events, err = hub.New(hub.Config{Store: s.eventsStore, Logger: s.log, PageBytes: s.cfg.PageBytes}); err != nil {
+		if s.ownsEvents {
+			s.eventsStore.Close()
+		}
+		return fmt.Errorf("mercure: subscription events: %w", err)
+	}
+	return nil
+}
+
+// closeEvents stops the hub of subscription events and closes its store
+// if the Server opened it.
+func (s *Server) closeEvents() {
+	if s.events == nil {
+		return
+	}
+	s.events.Close()
+	if s.ownsEvents {
+		s.eventsStore.Close()
 	}
 }
 
@@ -364,6 +429,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = fmt.Errorf("mercure: shutdown: streams still open: %w", ctx.Err())
 		}
 		s.pool.stop() // ends the taken-over streams still open
+		s.closeEvents()
 		s.closeStore()
 	})
 	return err
@@ -494,8 +560,15 @@ func (s *Server) register(reg prometheus.Registerer) error {
 			Help: "Subscriptions that asked for a replay (Last-Event-ID)."}, stat(func(st hub.Stats) uint64 { return st.Replays })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_slow_consumer_disconnects_total",
 			Help: "Subscribers disconnected because their queue overflowed."}, stat(func(st hub.Stats) uint64 { return st.SlowConsumers })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ssehub_replay_bytes",
+			Help: "Bytes of history pages handed to replaying streams and not yet written: about one page per replaying subscriber."},
+			func() float64 { return float64(s.hub.Stats().ReplayBytes) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_bytes_written_total",
 			Help: "Bytes written to event streams."}, func() float64 { return float64(s.written.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_rounds_total",
+			Help: "Rounds of writes of the HTTP/1.1 stream writers."}, func() float64 { return float64(s.rounds.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ssehub_writer_pauses_total",
+			Help: "Rounds after which the stream writers paused, because updates came faster than they wrote them out."}, func() float64 { return float64(s.pauses.Load()) }),
 		s.writeDelay,
 	}
 	for _, c := range cs {

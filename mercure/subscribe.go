@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ssehub/ssehub/hub"
 )
 
@@ -86,7 +88,14 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		c = &session{queued: true}
 		hreq.Notify = c.mark
 	}
-	sub, err := s.hub.Subscribe(r.Context(), hreq)
+	var sub feed
+	if s.events != nil && len(acc.subscribe) > 0 {
+		// Subscription events are private: only a subscriber with a
+		// subscribe claim can receive them, from their own history.
+		sub, err = s.subscribeMerged(r.Context(), hreq, req)
+	} else {
+		sub, err = s.hub.Subscribe(r.Context(), hreq)
+	}
 	if errors.Is(err, hub.ErrClosed) {
 		w.Header().Set("Retry-After", "1")
 		httpErrorf(w, http.StatusServiceUnavailable, "the hub is shutting down")
@@ -160,9 +169,34 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	s.stream(r.Context(), w, rc, sub, acc.expires)
 }
 
+// subscribeMerged subscribes to the hub's updates and to its subscription
+// events with the same request, resuming each where the other history's
+// Last-Event-ID places it (see replays).
+func (s *Server) subscribeMerged(ctx context.Context, hreq hub.SubscribeRequest, req *subscribeRequest) (feed, error) {
+	m := newMerged(hreq.Notify)
+	hreq.Notify = m.signal
+	if hreq.ID == "" {
+		hreq.ID = "urn:uuid:" + uuid.NewString() // one subscriber id for both
+	}
+	evreq := hreq
+	if req.replay {
+		hreq.Replay, evreq.Replay = s.replays(ctx, req.lastEventID)
+	}
+	var err error
+	if m.updates, err = s.hub.Subscribe(ctx, hreq); err != nil {
+		return nil, err
+	}
+	if m.events, err = s.events.Subscribe(ctx, evreq); err != nil {
+		m.updates.Close()
+		return nil, err
+	}
+	m.start()
+	return m, nil
+}
+
 // replay writes the subscription's history, if any, to w. It reports false
 // when the stream must end.
-func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub *hub.Subscription) bool {
+func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub feed) bool {
 	var msgs []*hub.Message
 	var buf []byte
 	for sub.Replaying() {
@@ -186,7 +220,7 @@ func (s *Server) replay(ctx context.Context, w http.ResponseWriter, rc *http.Res
 // ends: the retry hint when the hub closed, the unavailable hint when a
 // replay page could not be read (the store is away; the client reconnects
 // with its Last-Event-ID), nothing when the subscription itself ended.
-func (s *Server) endHint(sub *hub.Subscription, err error) []byte {
+func (s *Server) endHint(sub feed, err error) []byte {
 	switch {
 	case errors.Is(err, hub.ErrClosed):
 		return s.retryHint
@@ -225,7 +259,7 @@ func (s *Server) writeTimed(w http.ResponseWriter, rc *http.ResponseController, 
 // encoding) are sent, and hands it with sub to the writer pool. It reports
 // false when the connection cannot be taken over; the caller then serves
 // the stream itself.
-func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c *session, expires time.Time) bool {
+func (s *Server) takeOver(rc *http.ResponseController, sub feed, c *session, expires time.Time) bool {
 	conn, brw, err := rc.Hijack()
 	if err != nil {
 		return false
@@ -264,7 +298,7 @@ func (s *Server) takeOver(rc *http.ResponseController, sub *hub.Subscription, c 
 
 // stream writes the subscription's messages to w until the client leaves,
 // the subscription ends, or the token expires.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub *hub.Subscription, expires time.Time) {
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub feed, expires time.Time) {
 	var heartbeat <-chan time.Time
 	if s.cfg.Heartbeat > 0 {
 		t := time.NewTicker(s.cfg.Heartbeat)

@@ -64,7 +64,9 @@ func docOf(info hub.SubscriptionInfo, topic string, active bool) subscriptionDoc
 }
 
 // subscriptionEvents publishes one private update per selector of the
-// subscription, saying it became active or inactive.
+// subscription, saying it became active or inactive, to the history of
+// subscription events (never to the updates' history: a client that
+// subscribes many times must not be able to push updates out of it).
 func (s *Server) subscriptionEvents(ctx context.Context, info hub.SubscriptionInfo, active bool) {
 	for _, topic := range info.Selectors {
 		doc := docOf(info, topic, active)
@@ -74,7 +76,7 @@ func (s *Server) subscriptionEvents(ctx context.Context, info hub.SubscriptionIn
 			continue
 		}
 		u := &hub.Update{Topics: []string{doc.ID}, Data: string(data), Private: true}
-		if err := s.hub.Publish(ctx, u); err != nil {
+		if err := s.events.Publish(ctx, u); err != nil {
 			s.log.Warn("mercure: publishing a subscription event failed", "topic", doc.ID, "err", err)
 		}
 	}
@@ -114,7 +116,8 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	last, err := s.hub.LastEventID(r.Context())
+	// The id to resume subscription events from without a gap.
+	last, err := s.events.LastEventID(r.Context())
 	if err != nil {
 		httpErrorf(w, http.StatusInternalServerError, "reading history: %v", err)
 		return

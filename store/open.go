@@ -9,8 +9,9 @@
 //
 // Parameters every scheme takes: bytes, the most bytes of updates kept in
 // history (a number with an optional unit, 64MiB, 1GiB, 500MB; default
-// Options.HistoryBytes, else the store's own: DefaultBytesOnDisk for bolt
-// and NATS, DefaultBytesRedis, DefaultBytesMemory; -1 for no byte bound), size, the most updates kept (default Options.HistorySize),
+// Options.HistoryBytes, else the store's own: DefaultBytesOnDisk for bolt,
+// DefaultBytesRedis, DefaultBytesMemory, none for NATS, whose server
+// reserves a stream's byte bound up front; -1 for no byte bound), size, the most updates kept (default Options.HistorySize),
 // and age, a Go duration after which updates leave history (default
 // Options.HistoryAge; 0 or absent: no age limit).
 // bolt also takes timeout (how long to wait for the file lock); redis takes
@@ -41,7 +42,8 @@ import (
 const Schemes = "memory://, bolt://, redis:// (or rediss://), nats://"
 
 // The stores' default byte bounds of history, for help texts: on disk
-// (bolt://, nats://), in Redis's memory, in this process's memory.
+// (bolt://), in Redis's memory, in this process's memory. NATS has none by
+// default (see natsstore.Options.MaxBytes).
 const (
 	DefaultBytesOnDisk = boltstore.DefaultMaxBytes
 	DefaultBytesRedis  = redisstore.DefaultMaxBytes

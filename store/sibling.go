@@ -12,7 +12,7 @@ import (
 // Sibling returns the URL of a store of the same kind and place as rawURL
 // but kept apart under name: another file next to a bolt file, another key
 // prefix in Redis, another JetStream stream in NATS, another memory store.
-// Its size and age parameters are dropped, so that the Options given to Open
+// Its size, bytes and age parameters are dropped, so that the Options given to Open
 // decide them: a sibling has limits of its own (resumable streams, say, are
 // kept by age while the hub's history is kept by count).
 func Sibling(rawURL, name string) (string, error) {

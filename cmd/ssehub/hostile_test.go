@@ -225,7 +225,7 @@ func TestHostile_AtTheOpenFilesLimitTheServerAnswers503AndHealthz(t *testing.T) 
 // startServerUnder is startServer with the open-files limit set to nofile.
 func startServerUnder(t *testing.T, nofile int, args ...string) *server {
 	t.Helper()
-	return startServerWith(t, func(bin string, args []string) *exec.Cmd {
+	return startServerWith(t, t.TempDir(), func(bin string, args []string) *exec.Cmd {
 		return exec.Command("sh", append([]string{"-c", `ulimit -n ` + strconv.Itoa(nofile) + ` && exec "$0" "$@"`, bin}, args...)...)
 	}, args...)
 }

@@ -36,10 +36,11 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	fs.DurationVar(&c.Heartbeat, "heartbeat", mercure.DefaultHeartbeat,
 		"interval of the comment that keeps idle streams open through proxies; negative disables it")
 	fs.DurationVar(&c.Coalesce, "coalesce", mercure.DefaultCoalesce,
-		"how long stream writers pause after a round of writes so that updates published\nmeanwhile leave in one write (CPU against latency); negative: a goroutine per stream")
+		"how long stream writers pause after a round of writes, while updates come faster than\nthey write them out, so that updates published meanwhile leave in one write (CPU\nagainst latency; no pause at a load they keep up with); negative: a goroutine per stream")
 	fs.Func("history-bytes", fmt.Sprintf("most bytes of updates kept for clients that reconnect (Last-Event-ID), e.g. 64MiB or 2GiB;\n"+
-		"when not set, the store's bound: %s on disk (bolt://, nats://), %s in redis://,\n"+
-		"%s in memory://; -1: no byte bound; a store URL's bytes parameter wins (see docs/history.md)",
+		"when not set, the store's bound: %s for bolt:// (on disk), %s for redis://, %s for memory://,\n"+
+		"none for nats:// (JetStream would reserve it up front; its server's storage limit applies);\n"+
+		"-1: no byte bound; a store URL's bytes parameter wins (see docs/history.md)",
 		store.FormatBytes(store.DefaultBytesOnDisk), store.FormatBytes(store.DefaultBytesRedis), store.FormatBytes(store.DefaultBytesMemory)),
 		func(v string) (err error) {
 			c.HistoryBytes, err = store.ParseBytes(v)
@@ -49,6 +50,17 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 		"most updates kept for clients that reconnect; 0: the store's default (1,000,000;\n100,000 for memory://); negative keeps none (memory:// only); a store URL's size parameter wins")
 	fs.DurationVar(&c.HistoryAge, "history-age", 0,
 		"drop updates older than this from history, e.g. 24h; 0 keeps them whatever their age;\na store URL's age parameter wins")
+	fs.Func("page-bytes", fmt.Sprintf("most bytes of events a stream's writer takes at a time (a page of history, a batch of live\n"+
+		"updates; at least one update): what a subscriber that stops reading costs besides its socket buffer (default %s)",
+		store.FormatBytes(hub.DefaultPageBytes)),
+		func(v string) error {
+			n, err := store.ParseBytes(v)
+			if err == nil && (n <= 0 || n > 1<<30) {
+				err = fmt.Errorf("page size %q: want between 1B and 1GiB", v)
+			}
+			c.PageBytes = int(n)
+			return err
+		})
 	fs.Int64Var(&c.MaxDataBytes, "max-data-bytes", mercure.DefaultMaxDataBytes,
 		"largest data a publisher may send in one update, in bytes")
 	fs.DurationVar(&c.PublishTimeout, "publish-timeout", mercure.DefaultPublishTimeout,

@@ -30,7 +30,7 @@ func TestAddHubFlags_JWTKeySetsBoth(t *testing.T) {
 	if err := m.parseFlags(fs, []string{"-jwt-key", "k"}); err != nil {
 		t.Fatal(err)
 	}
-	if c.PublisherJWTKey != "k" || c.SubscriberJWTKey != "k" || c.HistorySize != 1000 {
+	if c.PublisherJWTKey != "k" || c.SubscriberJWTKey != "k" || c.HistorySize != 0 || c.HistoryBytes != 0 {
 		t.Fatalf("config = %+v", c)
 	}
 }

@@ -81,15 +81,22 @@ type server struct {
 // for it to log the address it serves.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	return startServerWith(t, func(bin string, args []string) *exec.Cmd { return exec.Command(bin, args...) }, args...)
+	return startServerIn(t, t.TempDir(), args...)
 }
 
-// startServerWith is startServer with the command made by command.
-func startServerWith(t *testing.T, command func(bin string, args []string) *exec.Cmd, args ...string) *server {
+// startServerIn is startServer in the working directory dir, where the
+// default store, ssehub.db, goes.
+func startServerIn(t *testing.T, dir string, args ...string) *server {
+	t.Helper()
+	return startServerWith(t, dir, func(bin string, args []string) *exec.Cmd { return exec.Command(bin, args...) }, args...)
+}
+
+// startServerWith is startServerIn with the command made by command.
+func startServerWith(t *testing.T, dir string, command func(bin string, args []string) *exec.Cmd, args ...string) *server {
 	t.Helper()
 	args = append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
 	cmd := command(binary(t), args)
-	cmd.Dir = t.TempDir() // where the default store, ssehub.db, goes
+	cmd.Dir = dir
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

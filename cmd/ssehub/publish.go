@@ -28,10 +28,10 @@ Examples:
 
 func runPublish(ctx context.Context, m *Main, args []string) error {
 	var (
-		hub, data, id, typ, retry, token string
-		topics                           stringsFlag
-		private                          bool
-		timeout                          time.Duration
+		hub, data, id, typ, retry, token, key string
+		topics                                stringsFlag
+		private                               bool
+		timeout                               time.Duration
 	)
 	fs := m.newFlagSet("publish", publishSynopsis)
 	fs.StringVar(&hub, "hub", defaultHubURL, "`URL` of the hub's publish endpoint")
@@ -42,6 +42,7 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	fs.StringVar(&retry, "retry", "", "reconnection time for subscribers, as a duration (2s) or milliseconds (2000)")
 	fs.BoolVar(&private, "private", false, "send the update only to subscribers authorized for its topics")
 	fs.StringVar(&token, "token", "", "publisher JWT, sent as Authorization: Bearer")
+	fs.StringVar(&key, "idempotency-key", "", "sent as the Idempotency-Key header: a retry with the same key gets the first answer\nand stores nothing twice, on any node of the hub")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "give up if the hub has not answered after this long")
 	rest, err := m.parseInterspersed(fs, args)
 	if err != nil {
@@ -95,6 +96,10 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if key != "" {
+		// A Structured Field String, as the header's draft defines it.
+		req.Header.Set("Idempotency-Key", strconv.Quote(key))
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

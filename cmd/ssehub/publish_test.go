@@ -38,7 +38,7 @@ func TestPublish_PostsTheMercureFormAndPrintsTheID(t *testing.T) {
 	h := newRecordingHub(t, http.StatusOK, "urn:uuid:1234\n")
 	code, stdout, stderr := runMain(t, "", map[string]string{"SSEHUB_TOKEN": "jwt.from.env"},
 		"publish", "-hub", h.URL, "-topic", "https://example.com/a", "-topic", "b",
-		"-data", "hello\nworld", "-id", "42", "-type", "note", "-retry", "1.5s", "-private")
+		"-data", "hello\nworld", "-id", "42", "-type", "note", "-retry", "1.5s", "-private", "-idempotency-key", "order-42")
 	if code != exitOK || stdout != "urn:uuid:1234\n" || stderr != "" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -50,7 +50,7 @@ func TestPublish_PostsTheMercureFormAndPrintsTheID(t *testing.T) {
 		t.Errorf("form = %v, want %v", h.form, want)
 	}
 	if h.method != "POST" || h.header.Get("Authorization") != "Bearer jwt.from.env" ||
-		h.header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		h.header.Get("Content-Type") != "application/x-www-form-urlencoded" || h.header.Get("Idempotency-Key") != `"order-42"` {
 		t.Errorf("request: %s %v", h.method, h.header)
 	}
 }

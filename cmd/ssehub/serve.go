@@ -186,7 +186,10 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h h
 	served := make(chan error, 1)
 	go func() { served <- servers.Serve() }()
 	logger.Info("ssehub is serving", "url", tlsCfg.Scheme()+"://"+ln.Addr().String()+"/",
-		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3, "redirect", servers.RedirectAddr())
+		"http2", tlsCfg.TLS() || tlsCfg.H2C, "http3", tlsCfg.HTTP3)
+	if a := servers.RedirectAddr(); a != nil {
+		logger.Info("redirecting plain HTTP to HTTPS", "addr", a.String())
+	}
 
 	select {
 	case err := <-served:
@@ -247,6 +250,22 @@ func (l logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	default:
 		return nil, usageError{fmt.Errorf("invalid -log-format %q: want text or json", *l.format)}
 	}
+}
+
+// openSubscriptionEvents opens the store of the hub's subscription events:
+// a sibling of the hub's store, with bounds of its own, so that clients
+// subscribing and leaving never push updates out of the hub's history, and
+// nodes sharing the hub's Redis or NATS share the events too.
+func openSubscriptionEvents(ctx context.Context, hubStoreURL string) (hub.Store, error) {
+	u, err := store.Sibling(hubStoreURL, "subscriptions")
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, u, store.Options{HistorySize: mercure.DefaultSubscriptionEvents, HistoryBytes: mercure.DefaultSubscriptionEventBytes})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store of subscription events (%s): %w", u, err)
+	}
+	return st, nil
 }
 
 // openStreams returns the resumable streams of this process. They keep their

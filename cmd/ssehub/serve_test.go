@@ -111,6 +111,9 @@ func TestMain_Usage(t *testing.T) {
 		{[]string{"serve", "-no-such-flag"}, exitUsage, "flag provided but not defined", "stderr"},
 		{[]string{"serve", "extra"}, exitUsage, `unexpected argument "extra"`, "stderr"},
 		{[]string{"serve", "-log-level", "loud"}, exitUsage, "invalid -log-level", "stderr"},
+		{[]string{"serve", "-history-bytes", "lots"}, exitUsage, `size "lots" is not a whole number of bytes`, "stderr"},
+		{[]string{"serve", "-page-bytes", "0"}, exitUsage, "want between 1B and 1GiB", "stderr"},
+		{[]string{"help", "serve"}, exitOK, "1GiB for bolt:// (on disk), 256MiB for redis://, 64MiB for memory://", "stderr"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -28,7 +28,7 @@ func addTLSFlags(fs *flag.FlagSet) *tlsFlags {
 	fs.StringVar(&c.CertFile, "tls-cert", "", "PEM `file` of the certificate (chain) to serve HTTPS with; read again\nwhen it changes, so a renewed certificate needs no restart (needs -tls-key)")
 	fs.StringVar(&c.KeyFile, "tls-key", "", "PEM `file` of the private key of -tls-cert")
 	fs.BoolVar(&c.SelfSigned, "tls-self-signed", false, "serve HTTPS with a certificate for localhost made at start (development only:\nbrowsers warn, curl needs -k; its SPKI hash is logged for Chromium)")
-	fs.Func("acme-domains", "comma-separated domains to get certificates for over ACME (Let's Encrypt by\ndefault); the CA must reach this server on port 443 (TLS-ALPN-01) or, with\n-redirect-addr :80, on port 80 (HTTP-01)", listSetter(&c.ACME.Domains))
+	fs.Func("acme-domains", "comma-separated `domains` to get certificates for over ACME (Let's Encrypt by\ndefault); the CA must reach this server on port 443 (TLS-ALPN-01) or, with\n-redirect-addr :80, on port 80 (HTTP-01)", listSetter(&c.ACME.Domains))
 	fs.StringVar(&c.ACME.Email, "acme-email", "", "contact address the ACME CA may send expiry warnings to")
 	fs.StringVar(&c.ACME.CacheDir, "acme-cache", defaultACMECache, "`directory` keeping the ACME account key and certificates across restarts")
 	fs.StringVar(&c.ACME.DirectoryURL, "acme-ca", tlsserve.LetsEncrypt, "ACME directory `URL` of the CA, e.g. Let's Encrypt's staging\nhttps://acme-staging-v02.api.letsencrypt.org/directory")

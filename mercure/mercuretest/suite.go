@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Publish_IdempotencyKey", testIdempotencyKey},
 		{"Publish_BadInputRefusedAndNothingLost", testBadInput},
 		{"Subscriptions_EventsAndAPI", testSubscriptions},
+		{"Subscriptions_EventsCannotPushUpdatesOutOfHistory", testSubscriptionEventsApart},
 		{"Operations_CORSHealthMetrics", testOperations},
 		{"Operations_ShutdownEndsStreamsWithRetryHint", testShutdown},
 		{"SlowConsumer_DisconnectedThenReplaysEverythingOnce", testSlowConsumer},
@@ -457,6 +458,74 @@ func testBadInput(t *testing.T, open func(*testing.T) hub.Store) {
 	})
 }
 
+// Subscription events live in a history of their own: six anonymous
+// connections subscribing to 20 topics each (240 events) leave the
+// updates' history as it was, a client resuming from an update gets what
+// followed it (issue 11, finding 5: with 100 topics each, the events pushed
+// the update out of a history of 1,000 and the client was answered
+// "earliest" and missed the next one), and a subscriber authorized for the
+// events, resuming from an update's id, gets both the updates and the
+// events published since.
+func testSubscriptionEventsApart(t *testing.T, open func(*testing.T) hub.Store) {
+	updates, events := open(t), open(t)
+	t.Cleanup(func() { events.Close() })
+	h := newHarness(t, func(*testing.T) hub.Store { return updates }, func(c *mercure.Config) {
+		c.Subscriptions = true
+		c.SubscriptionStore = events
+	})
+	first := h.publish(form("topic", "https://example.com/a", "id", "urn:keep:1"))
+	topics := []string{}
+	for i := range 20 {
+		topics = append(topics, "topic", fmt.Sprintf("https://example.com/s/%d", i))
+	}
+	var anon []*stream
+	for range 6 {
+		anon = append(anon, h.subscribe(q(topics...), nil))
+	}
+	ctx := ctxT(t)
+	// 120 "active" events, published after each response's headers:
+	// bounded poll. The 120 "inactive" ones follow the disconnections.
+	for n := 0; n < 120; {
+		ups, err := events.Read(ctx, 0, 2000)
+		if err != nil || ctx.Err() != nil {
+			t.Fatalf("history of subscription events: %d events, %v", n, err)
+		}
+		n = len(ups)
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, st := range anon {
+		st.close()
+	}
+	second := h.publish(form("topic", "https://example.com/a", "id", "urn:keep:2"))
+	if ups, err := updates.Read(ctx, 0, 2000); err != nil || len(ups) != 2 {
+		t.Fatalf("the updates' history holds %d updates (%v), want only the 2 published", len(ups), err)
+	}
+	st := h.subscribe(q("topic", "https://example.com/a"), http.Header{"Last-Event-ID": {first}})
+	if got := st.res.Header.Get("Last-Event-ID"); got != first {
+		t.Fatalf("Last-Event-ID header %q, want %q", got, first)
+	}
+	if got := st.next().ID; got != second {
+		t.Fatalf("resumed with %q, want %q", got, second)
+	}
+
+	admin := h.subscribe(q("topic", "*"), http.Header{"Last-Event-ID": {first}, "Authorization": {"Bearer " + subToken(t, "*")}})
+	if got := admin.res.Header.Get("Last-Event-ID"); got != first {
+		t.Fatalf("authorized subscriber: Last-Event-ID header %q, want %q", got, first)
+	}
+	sawUpdate, sawEvents := false, 0
+	for !sawUpdate || sawEvents < 120 {
+		ev := admin.next()
+		switch {
+		case ev.ID == second:
+			sawUpdate = true
+		case ev.ID == first:
+			t.Fatalf("authorized subscriber got %q again, after resuming from it", first)
+		case strings.Contains(ev.Data, `"type":"Subscription"`):
+			sawEvents++
+		}
+	}
+}
+
 func testSubscriptions(t *testing.T, open func(*testing.T) hub.Store) {
 	h := newHarness(t, open, func(c *mercure.Config) { c.Subscriptions = true })
 	watcher := h.subscribe(q("topic", "/.well-known/mercure/subscriptions/{topic}/{subscriber}"),
@@ -557,7 +626,7 @@ func testOperations(t *testing.T, open func(*testing.T) hub.Store) {
 	req, _ = http.NewRequest(http.MethodGet, h.srv.URL+"/metrics", nil)
 	r = h.do(req)
 	for _, m := range []string{"ssehub_subscribers 1", "ssehub_updates_published_total 1", "ssehub_updates_delivered_total 1",
-		"ssehub_replays_total", "ssehub_slow_consumer_disconnects_total 0", "ssehub_bytes_written_total"} {
+		"ssehub_replays_total", "ssehub_slow_consumer_disconnects_total 0", "ssehub_replay_bytes 0", "ssehub_bytes_written_total"} {
 		if !strings.Contains(r.body, m) {
 			t.Errorf("/metrics lacks %q", m)
 		}

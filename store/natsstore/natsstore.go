@@ -44,8 +44,6 @@ const (
 	DefaultStream     = "SSEHUB"
 	DefaultHub        = "default"
 	DefaultMaxUpdates = 1_000_000
-	// DefaultMaxBytes is the stream's MaxBytes: it keeps file storage.
-	DefaultMaxBytes = 1 << 30
 )
 
 // idHeader carries the update's ID, to confirm a Lookup.
@@ -66,9 +64,11 @@ type Options struct {
 	// limit is the stream's, shared by the hubs in it.
 	MaxUpdates int
 	// MaxBytes is the stream's MaxBytes, as the server counts messages
-	// (subject, headers and the update's JSON): 0 means DefaultMaxBytes,
-	// negative no byte bound. Shared by the hubs in the stream, like
-	// MaxUpdates.
+	// (subject, headers and the update's JSON); 0 or negative: none, the
+	// default, because JetStream reserves a stream's MaxBytes from the
+	// server's storage when the stream is created (a few streams of a
+	// gigabyte exhaust a small server), and the server's own storage limit
+	// bounds it anyway. Shared by the hubs in the stream, like MaxUpdates.
 	MaxBytes int64
 	// MaxAge is the stream's MaxAge; 0 keeps updates whatever their age.
 	MaxAge time.Duration
@@ -121,11 +121,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.MaxUpdates == 0 {
 		opts.MaxUpdates = DefaultMaxUpdates
 	}
-	switch {
-	case opts.MaxBytes == 0:
-		opts.MaxBytes = DefaultMaxBytes
-	case opts.MaxBytes < 0:
-		opts.MaxBytes = -1 // JetStream's "no limit"
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = -1 // JetStream's "no limit", which reserves nothing
 	}
 	nc, err := nats.Connect(opts.URL,
 		nats.Name("ssehub"),

@@ -57,7 +57,7 @@ func (s *Store) Announce(ctx context.Context, n hub.Node, ttl time.Duration) err
 // hub.Presence.
 func (s *Store) Nodes(ctx context.Context) ([]hub.Node, error) {
 	now := strconv.FormatInt(s.now().UnixMilli(), 10)
-	ids, err := s.rdb.ZRangeByScore(ctx, s.nodesKey(), &redis.ZRangeBy{Min: "(" + now, Max: "+inf", Count: maxNodes}).Result()
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.nodesKey(), Start: "(" + now, Stop: "+inf", ByScore: true, Count: maxNodes}).Result()
 	if err != nil {
 		return nil, s.fail(ctx, "list nodes", err)
 	}
