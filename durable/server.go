@@ -33,6 +33,11 @@ const (
 	DefaultCursorInterval = 20 * time.Second
 	// DefaultMaxTTL bounds Stream-TTL and how far Stream-Expires-At may lie.
 	DefaultMaxTTL = 365 * 24 * time.Hour
+	// DefaultMaxStreams bounds how many streams a store holds, so that
+	// anonymous creates cannot fill the disk or memory: ten times the
+	// 100,000 small streams the stores are sized for, about half a GB of
+	// metadata in the memory store.
+	DefaultMaxStreams = 1_000_000
 	// DefaultCacheControl is the Cache-Control of catch-up and long-poll
 	// responses that carry data (§10.1, for shared streams).
 	DefaultCacheControl = "public, max-age=60, stale-while-revalidate=300"
@@ -60,6 +65,10 @@ type Config struct {
 	CursorInterval time.Duration
 	// MaxTTL bounds Stream-TTL and Stream-Expires-At.
 	MaxTTL time.Duration
+	// MaxStreams bounds the number of streams in the store: creating one
+	// more is 507 Insufficient Storage. Enforced by stores that count
+	// exactly (memory, bolt, Redis); see StreamCounter.
+	MaxStreams int
 	// CacheControl is sent on catch-up and long-poll responses with data;
 	// "private, …" suits streams with user-specific data.
 	CacheControl string
@@ -106,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.SSEDuration, DefaultSSEDuration)
 	setDefault(&cfg.CursorInterval, DefaultCursorInterval)
 	setDefault(&cfg.MaxTTL, DefaultMaxTTL)
+	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
 	if cfg.CacheControl == "" {
 		cfg.CacheControl = DefaultCacheControl
 	}
@@ -218,6 +228,10 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		httpError(w, http.StatusGone, "stream deleted")
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrContentType), errors.Is(err, ErrSeq):
 		httpError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrTooMany):
+		// 507: the server cannot store the new stream; retrying the same
+		// request will not help until streams are deleted or expire.
+		httpError(w, http.StatusInsufficientStorage, fmt.Sprintf("too many streams: this server holds at most %d (-durable-max-streams); delete or let some expire", s.cfg.MaxStreams))
 	case errors.Is(err, ErrProducerEpochSeq), errors.Is(err, ErrBadFork), errors.Is(err, ErrBadOffset):
 		httpError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -420,6 +434,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, name string) {
 			}
 		}
 	}
+	req.MaxStreams = s.cfg.MaxStreams
 	res, err := s.cfg.Store.Create(r.Context(), name, req)
 	if err != nil {
 		s.storeError(w, r, err)

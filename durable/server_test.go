@@ -88,6 +88,35 @@ func TestServer_LimitsAnswerWithTheStatusTheSpecNames(t *testing.T) {
 	}
 }
 
+func TestServer_CreatingAStreamPastMaxStreamsIs507UntilOneIsDeleted(t *testing.T) {
+	base := serve(t, durable.Config{MaxStreams: 2})
+	steps := []struct {
+		name   string
+		method string
+		path   string
+		want   int
+	}{
+		{"the first stream is created", "PUT", "a", 201},
+		{"the second stream is created", "PUT", "b", 201},
+		{"a third stream is 507", "PUT", "c", 507},
+		{"an idempotent re-create at the limit is 200", "PUT", "a", 200},
+		{"deleting a stream makes room", "DELETE", "a", 204},
+		{"then the third stream is created", "PUT", "c", 201},
+	}
+	for _, st := range steps {
+		res := do(t, st.method, base+st.path, "", "Content-Type", "text/plain")
+		if res.StatusCode != st.want {
+			b, _ := io.ReadAll(res.Body)
+			t.Fatalf("%s: %s %s = %d %s, want %d", st.name, st.method, st.path, res.StatusCode, b, st.want)
+		}
+		if st.want == 507 {
+			if b, _ := io.ReadAll(res.Body); !strings.Contains(string(b), "too many streams") {
+				t.Fatalf("%s: message %q does not say why", st.name, b)
+			}
+		}
+	}
+}
+
 func TestServer_SSEConnectionsAreClosedAfterSSEDuration(t *testing.T) {
 	base := serve(t, durable.Config{SSEDuration: 200 * time.Millisecond})
 	do(t, "PUT", base+"s", "hello", "Content-Type", "text/plain")

@@ -93,6 +93,9 @@ var (
 	ErrBadFork = errors.New("durable: fork position outside the source")
 	// ErrBadOffset: a read offset past the stream's tail.
 	ErrBadOffset = errors.New("durable: offset past the stream's tail")
+	// ErrTooMany: a create of a new stream when the store already holds
+	// CreateRequest.MaxStreams streams.
+	ErrTooMany = errors.New("durable: too many streams")
 	// ErrUnavailable: the backing service cannot be reached.
 	ErrUnavailable = errors.New("durable: store unavailable")
 	// ErrStoreClosed: the store was closed.
@@ -149,6 +152,10 @@ type CreateRequest struct {
 	Closed bool
 	// Now is the request's time (tests pass a fixed clock); zero: time.Now.
 	Now time.Time
+	// MaxStreams, when positive, refuses (ErrTooMany) to create a new
+	// stream in a store that holds that many already. Stores that cannot
+	// count exactly (see StreamCounter) do not enforce it.
+	MaxStreams int
 }
 
 // CreateResult answers Create.

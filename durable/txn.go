@@ -36,6 +36,14 @@ type Txn interface {
 	NewID() (uint64, error)
 }
 
+// StreamCounter is a Txn that counts the streams its store holds
+// (soft-deleted ones included, since they still hold data), exactly and
+// inside the transaction, so that CreateIn can enforce
+// CreateRequest.MaxStreams. A Txn without it creates without a limit.
+type StreamCounter interface {
+	StreamCount() (int, error)
+}
+
 // Meta is the stored state of one stream, encoded by backends as JSON.
 type Meta struct {
 	// ID is this incarnation's identity (Info.ID).
@@ -210,6 +218,15 @@ func CreateIn(tx Txn, name string, req CreateRequest) (CreateResult, error) {
 				return CreateResult{}, fmt.Errorf("%w: %s", ErrConflict, name)
 			}
 			return CreateResult{Info: old.Info()}, nil
+		}
+	}
+	if c, ok := tx.(StreamCounter); ok && req.MaxStreams > 0 {
+		n, err := c.StreamCount()
+		if err != nil {
+			return CreateResult{}, err
+		}
+		if n >= req.MaxStreams {
+			return CreateResult{}, fmt.Errorf("%w: the store holds %d streams, its limit", ErrTooMany, n)
 		}
 	}
 	id, err := tx.NewID()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/client"
+	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durableclient"
 	"github.com/ssehub/ssehub/sse"
 )
 
@@ -26,11 +28,19 @@ It exits with status 0 when the stream ends normally: the server answers
 204 No Content, -max-events events were printed, or the -end marker came.
 Otherwise it exits with status 1 and prints the reason on one line.
 
+With -durable, or when URL's path contains /v1/stream/, URL is a Durable
+Streams stream: listen prints its data as it arrives from -offset (with
+-json, one object per chunk with the offset after it), reconnects from the
+last offset whenever the connection ends, and exits 0 when the stream is
+closed; with -v it prints the last offset on standard error, to resume
+with -offset.
+
 Examples:
 
   ssehub listen http://localhost:8080/events
   ssehub listen -json -max-events 10 http://localhost:8080/events
   ssehub listen -comments -v http://localhost:8080/events
+  ssehub listen http://localhost:8080/v1/stream/answer
   ssehub listen -d @request.json -H 'Authorization: Bearer $KEY' \
       -H 'Content-Type: application/json' -end '[DONE]' https://api.example.com/v1/chat
 `
@@ -82,6 +92,8 @@ type listenOptions struct {
 	comments          bool
 	maxLineBytes      int
 	maxEventBytes     int
+	durable           bool
+	offset            string
 }
 
 func runListen(ctx context.Context, m *Main, args []string) error {
@@ -103,12 +115,17 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&o.comments, "comments", false, `print the stream's comments too (": text" lines, such as heartbeats), in order with the events`)
 	fs.IntVar(&o.maxLineBytes, "max-line-bytes", 0, "exit 1 if a line of the stream is longer than `N` bytes (0: no limit, as in browsers)")
 	fs.IntVar(&o.maxEventBytes, "max-event-bytes", 0, "exit 1 if the data of an event is larger than `N` bytes (0: no limit, as in browsers)")
+	fs.BoolVar(&o.durable, "durable", false, "URL is a Durable Streams stream: follow it from -offset until it is closed\n(the default when URL's path contains "+durable.DefaultPrefix+")")
+	fs.StringVar(&o.offset, "offset", durableclient.Start, "with -durable: where to start: -1 (the beginning), now (the tail), or an offset\nprinted earlier")
 	rest, err := m.parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 1 {
 		return usageError{fmt.Errorf("want exactly one URL, got %d arguments", len(rest))}
+	}
+	if o.durable || strings.Contains(rest[0], durable.DefaultPrefix) && !isFlagSet(fs, "durable") {
+		return m.listenDurable(ctx, rest[0], o)
 	}
 	if o.maxEvents < 0 || o.maxAttempts < 0 || o.timeout < 0 || o.idleTimeout < 0 || o.maxLineBytes < 0 || o.maxEventBytes < 0 {
 		return usageError{errors.New("-max-events, -max-attempts, -timeout, -idle-timeout, -max-line-bytes and -max-event-bytes must not be negative")}
@@ -182,6 +199,85 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 	return nil
+}
+
+// listenDurable follows the Durable Streams stream at u: data as it
+// arrives, reconnecting from the last offset, until the stream closes.
+func (m *Main) listenDurable(ctx context.Context, u string, o listenOptions) error {
+	if o.method != "" || o.data != "" || o.end != "" || o.comments || o.lastEventID != "" {
+		return usageError{errors.New("-durable reads with the protocol's GET: -X, -d, -end, -comments and -last-event-id do not apply (use -offset)")}
+	}
+	runCtx := ctx
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	c := &durableclient.Client{Header: o.header.h, Retry: time.Second}
+	last := o.offset
+	if o.verbose {
+		defer func() { fmt.Fprintln(m.Stderr, "ssehub listen: offset", last) }()
+	}
+	n, failures := 0, 0
+	var lastErr error
+	for chunk, err := range c.Follow(runCtx, u, o.offset) {
+		if err != nil {
+			// Follow retries what can be retried and ends after a final
+			// error (a 4xx answer, the stream deleted).
+			lastErr = err
+			if failures++; o.maxAttempts > 0 && failures >= o.maxAttempts {
+				return fmt.Errorf("giving up after %d attempts: %s", failures, oneLine(err))
+			}
+			if o.verbose {
+				fmt.Fprintf(m.Stderr, "ssehub listen: %s\n", oneLine(err))
+			}
+			continue
+		}
+		failures = 0
+		last = chunk.Offset
+		if err := printChunk(m.Stdout, chunk, o.json); err != nil {
+			return fmt.Errorf("writing data: %w", err)
+		}
+		if chunk.Closed {
+			return nil
+		}
+		if len(chunk.Data) > 0 {
+			if n++; o.maxEvents > 0 && n >= o.maxEvents {
+				return nil
+			}
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return errors.New("interrupted")
+	case runCtx.Err() != nil:
+		return fmt.Errorf("the stream was not closed within %v (-timeout)", o.timeout)
+	case lastErr != nil:
+		return errors.New(strings.TrimPrefix(oneLine(lastErr), "durableclient: "))
+	}
+	return fmt.Errorf("following %s ended before the stream was closed", u)
+}
+
+// jsonChunk is the line printed for each chunk of a Durable Stream with
+// -json.
+type jsonChunk struct {
+	Data     string `json:"data"`
+	Offset   string `json:"offset"`
+	UpToDate bool   `json:"upToDate,omitempty"`
+	Closed   bool   `json:"closed,omitempty"`
+}
+
+// printChunk prints a Durable Streams chunk: its bytes as they are, or
+// with asJSON one object per chunk (an empty one too, when it reports the
+// stream up to date or closed).
+func printChunk(w io.Writer, c durableclient.Chunk, asJSON bool) error {
+	if !asJSON {
+		_, err := w.Write(c.Data)
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(jsonChunk{Data: string(c.Data), Offset: c.Offset, UpToDate: c.UpToDate, Closed: c.Closed})
 }
 
 // listenError turns the error that ended the stream into the one-line

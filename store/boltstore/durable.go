@@ -23,6 +23,7 @@ var (
 	bucketStreams  = []byte("streams")  // name → JSON durable.Meta
 	bucketRecords  = []byte("records")  // big-endian ID ‖ position → units ‖ data
 	bucketExpiring = []byte("expiring") // names of streams with a TTL or Expires-At
+	bucketCounts   = []byte("counts")   // keyCount → big-endian number of keys in bucketStreams
 )
 
 // StreamsOptions configures Streams.
@@ -67,10 +68,15 @@ func OpenStreams(path string, opts StreamsOptions) (*Streams, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketStreams, bucketRecords, bucketExpiring} {
+		for _, b := range [][]byte{bucketStreams, bucketRecords, bucketExpiring, bucketCounts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if tx.Bucket(bucketCounts).Get(keyCount) == nil {
+			// A file from before the count: count once, then keep it.
+			n := tx.Bucket(bucketStreams).Stats().KeyN
+			return tx.Bucket(bucketCounts).Put(keyCount, binary.BigEndian.AppendUint64(nil, uint64(n)))
 		}
 		return nil
 	})
@@ -358,6 +364,27 @@ func (t *boltTxn) Meta(name string) (*durable.Meta, error) {
 	return m, nil
 }
 
+// keyCount is bucketCounts' key of the number of streams, kept in the
+// transactions that add and remove them so that counting is one read.
+var keyCount = []byte("streams")
+
+// StreamCount implements durable.StreamCounter.
+func (t *boltTxn) StreamCount() (int, error) {
+	v := t.tx.Bucket(bucketCounts).Get(keyCount)
+	if len(v) != 8 {
+		return 0, errors.New("boltstore: corrupt stream count")
+	}
+	return int(binary.BigEndian.Uint64(v)), nil
+}
+
+func (t *boltTxn) addCount(delta int) error {
+	n, err := t.StreamCount()
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketCounts).Put(keyCount, binary.BigEndian.AppendUint64(nil, uint64(n+delta)))
+}
+
 func (t *boltTxn) PutMeta(name string, m *durable.Meta) error {
 	if t.readOnly {
 		if !m.Deleted {
@@ -368,6 +395,11 @@ func (t *boltTxn) PutMeta(name string, m *durable.Meta) error {
 	v, err := json.Marshal(m)
 	if err != nil {
 		return err
+	}
+	if t.tx.Bucket(bucketStreams).Get([]byte(name)) == nil {
+		if err := t.addCount(1); err != nil {
+			return err
+		}
 	}
 	if err := t.tx.Bucket(bucketStreams).Put([]byte(name), v); err != nil {
 		return err
@@ -384,6 +416,11 @@ func (t *boltTxn) DeleteMeta(name string) error {
 	}
 	if err := t.tx.Bucket(bucketExpiring).Delete([]byte(name)); err != nil {
 		return err
+	}
+	if t.tx.Bucket(bucketStreams).Get([]byte(name)) != nil {
+		if err := t.addCount(-1); err != nil {
+			return err
+		}
 	}
 	return t.tx.Bucket(bucketStreams).Delete([]byte(name))
 }

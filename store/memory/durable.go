@@ -206,6 +206,9 @@ func (t memTxn) Meta(name string) (*durable.Meta, error) {
 	return &c, nil
 }
 
+// StreamCount implements durable.StreamCounter.
+func (t memTxn) StreamCount() (int, error) { return len(t.s.metas), nil }
+
 func (t memTxn) PutMeta(name string, m *durable.Meta) error {
 	t.s.metas[name] = m
 	if m.TTL > 0 || !m.ExpiresAt.IsZero() {

@@ -156,6 +156,12 @@ func (s *Streams) recordsKey(id uint64) string { return s.prefix + "r:" + strcon
 func (s *Streams) expiryKey() string           { return s.prefix + "exp" }
 func (s *Streams) idKey() string               { return s.prefix + "id" }
 
+// namesKey is the set of every stream's name, so that counting the streams
+// (durable.StreamCounter) is one SCARD on every node; a set rather than a
+// counter because SADD and SREM are idempotent, so re-writing a stream's
+// metadata needs no knowledge of whether it existed.
+func (s *Streams) namesKey() string { return s.prefix + "names" }
+
 // listen wakes the local waiters of every name another node (or this one)
 // changed. After a reconnection it wakes them all: what was published
 // while the subscription was down is lost, so every waiter looks again.
@@ -499,6 +505,22 @@ func cloneProducers(p map[string]durable.ProducerState) map[string]durable.Produ
 	return c
 }
 
+// StreamCount implements durable.StreamCounter. It watches the set of
+// names, which changes only when a stream is added or removed (SADD of a
+// member it holds does not touch the key), so that two nodes creating the
+// last stream the limit allows conflict and one retries and sees the other.
+func (t *redisTxn) StreamCount() (int, error) {
+	key := t.s.namesKey()
+	if err := t.tx.Watch(t.ctx, key).Err(); err != nil {
+		return 0, t.redis(err)
+	}
+	n, err := t.tx.SCard(t.ctx, key).Result()
+	if err != nil {
+		return 0, t.redis(err)
+	}
+	return int(n), nil
+}
+
 func (t *redisTxn) PutMeta(name string, m *durable.Meta) error {
 	t.metas[name] = m
 	t.dirty[name] = true
@@ -619,7 +641,9 @@ func (t *redisTxn) commit() error {
 			if m == nil {
 				p.Del(t.ctx, t.s.metaKey(name))
 				p.ZRem(t.ctx, t.s.expiryKey(), name)
+				p.SRem(t.ctx, t.s.namesKey(), name)
 			} else {
+				p.SAdd(t.ctx, t.s.namesKey(), name)
 				raw, err := json.Marshal(m)
 				if err != nil {
 					return fmt.Errorf("redisstore: metadata of %s: %w", name, err)
