@@ -116,11 +116,9 @@ func startServerIn(t *testing.T, dir string, args ...string) *server {
 		_, _ = io.Copy(io.Discard, pipe)
 		s.exited <- cmd.Wait()
 	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
+	// Kill is safe on a process that has exited, while reading ProcessState
+	// here would race with the goroutine's Wait.
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	select {
 	case s.url = <-urls:
 	case err := <-s.exited:
