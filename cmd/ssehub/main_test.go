@@ -122,11 +122,9 @@ func startServerWith(t *testing.T, dir string, command func(bin string, args []s
 		_, _ = io.Copy(io.Discard, pipe)
 		s.exited <- cmd.Wait()
 	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
+	// Kill is safe on a process that has exited, while reading ProcessState
+	// here would race with the goroutine's Wait.
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	select {
 	case s.url = <-urls:
 	case err := <-s.exited:
