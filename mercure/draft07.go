@@ -49,6 +49,7 @@ type access struct {
 	subscribe []string // selectors of private updates the bearer may receive
 	payload   json.RawMessage
 	expires   time.Time // zero: no exp claim
+	subject   string    // the sub claim; publish rates are counted per subject
 }
 
 // earliest is the reserved Last-Event-ID that asks for the whole history.
@@ -183,7 +184,7 @@ func (draft07) access(token string, v *verifier) (*access, error) {
 	if err := v.verify(token, &c); err != nil {
 		return nil, err
 	}
-	a := &access{publish: c.Mercure.Publish, subscribe: c.Mercure.Subscribe, payload: c.Mercure.Payload}
+	a := &access{publish: c.Mercure.Publish, subscribe: c.Mercure.Subscribe, payload: c.Mercure.Payload, subject: c.Subject}
 	if c.ExpiresAt != nil {
 		a.expires = c.ExpiresAt.Time
 	}

@@ -4,15 +4,26 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
+	"time"
 
+	"github.com/ssehub/ssehub/admission"
 	"github.com/ssehub/ssehub/hub"
 )
 
-// publish serves POST /.well-known/mercure.
+// publish serves POST /.well-known/mercure. Whoever sends it is checked
+// (token, origin, rate) before its body is read.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	// Until the body is read, an answer closes the connection: net/http
+	// would otherwise read the rest of the body before answering, which a
+	// body sent a byte a second, or chunked without end, makes last for
+	// ever.
+	w.Header().Set("Connection", "close")
 	q, _ := url.ParseQuery(r.URL.RawQuery)
 	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
 	switch {
@@ -39,13 +50,31 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusForbidden, "the token's mercure.publish claim allows no topic")
 		return
 	}
+	rateKey := "sub:" + acc.subject
+	if acc.subject == "" {
+		rateKey = "addr:" + admission.Client(r)
+	}
+	if ok, retry := s.publishRate.Allow(rateKey); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(int(math.Ceil(retry.Seconds())), 1)))
+		httpErrorf(w, http.StatusTooManyRequests, "publishing too often: at most %g updates per second (burst %d) per token subject, or per address for tokens without one",
+			s.cfg.PublishRate, s.cfg.PublishBurst)
+		return
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
 		httpErrorf(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded, not %q", r.Header.Get("Content-Type"))
 		return
 	}
 	// URL encoding at most triples the data; the rest is room for the
 	// other fields.
+	rc := http.NewResponseController(w)
+	if s.cfg.BodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // unsupported: only the size bounds it
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 3*s.cfg.MaxDataBytes+64<<10))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		httpErrorf(w, http.StatusRequestTimeout, "the request body did not arrive within %s", s.cfg.BodyTimeout)
+		return
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -55,6 +84,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "reading the request body: %v", err)
 		return
 	}
+	_ = rc.SetReadDeadline(time.Time{})
+	w.Header().Del("Connection")
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		httpErrorf(w, http.StatusBadRequest, "form does not parse: %v", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ssehub/ssehub/admission"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/idempotency"
 	"github.com/ssehub/ssehub/store/memory"
@@ -47,6 +48,15 @@ const (
 	// the in-memory history of subscription events (Config.SubscriptionStore).
 	DefaultSubscriptionEvents     = 10_000
 	DefaultSubscriptionEventBytes = 16 << 20
+	// DefaultBodyTimeout bounds the time a publisher takes to send its
+	// request body.
+	DefaultBodyTimeout = 30 * time.Second
+	// DefaultPublishRate and DefaultPublishBurst bound how often one
+	// publisher (a token subject, or an address for tokens without one)
+	// publishes: generous for a backend (a burst of ten thousand, as a
+	// load test publishes), a bound for a leaked token.
+	DefaultPublishRate  = 1000
+	DefaultPublishBurst = 10_000
 )
 
 // replayCache is how many recent updates the hub keeps encoded for replays
@@ -151,6 +161,17 @@ type Config struct {
 	MaxTopics int
 	// MaxQueryBytes bounds a subscription's query string: 0 means 64 KiB.
 	MaxQueryBytes int
+	// BodyTimeout bounds the time a publisher takes to send its request
+	// body, from when its token is accepted (408 beyond): 0 means 30s,
+	// negative none (then only the size bounds it).
+	BodyTimeout time.Duration
+	// PublishRate is how many updates per second one publisher may
+	// publish on average, and PublishBurst how many at once (429 with
+	// Retry-After beyond). A publisher is its token's sub claim, or the
+	// client address (admission.Client) for tokens without one. 0 means
+	// the defaults; a negative rate, no limit.
+	PublishRate  float64
+	PublishBurst int
 	// MaxSelectorBytes bounds the length of a topic selector: 0 means
 	// hub.DefaultMaxSelectorBytes. A longer one is refused with 400.
 	MaxSelectorBytes int
@@ -222,6 +243,7 @@ type Server struct {
 	heartbeatChunk []byte
 	retryChunk     []byte
 	pool           *pool
+	publishRate    *admission.RateLimiter // nil: no limit
 
 	streams sync.WaitGroup
 	closing atomic.Bool
@@ -264,6 +286,9 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
+	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
+	setDefault(&c.PublishRate, DefaultPublishRate)
+	setDefault(&c.PublishBurst, DefaultPublishBurst)
 	setDefault(&c.IdempotencyKeep, DefaultIdempotencyKeep)
 	if c.IdempotencyKeep > idempotency.MaxKeep {
 		return nil, fmt.Errorf("mercure: IdempotencyKeep %s is longer than %s", c.IdempotencyKeep, idempotency.MaxKeep)
@@ -272,6 +297,7 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s.lim = limits{maxTopics: c.MaxTopics, maxData: c.MaxDataBytes, maxID: c.MaxIDBytes, maxType: c.MaxTypeBytes}
+	s.publishRate = admission.NewRateLimiter(c.PublishRate, c.PublishBurst)
 	var err error
 	if s.pub, err = newVerifier("publisher", c.PublisherJWTKey, c.PublisherJWTAlg); err != nil {
 		return nil, err

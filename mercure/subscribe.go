@@ -81,9 +81,10 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	// A plain HTTP/1.1 stream is taken over after its headers and served by
 	// the writer pool (see pool.go); the session exists from the start so
 	// that the hub can notify it, but it ignores notifications (queued)
-	// until then.
+	// until then. HTTP/1.0 has no chunked encoding, which the pool writes:
+	// its streams stay with net/http, which ends their body by closing.
 	var c *session
-	if s.cfg.Coalesce >= 0 && r.ProtoMajor == 1 && r.TLS == nil && r.Method == http.MethodGet {
+	if s.cfg.Coalesce >= 0 && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil && r.Method == http.MethodGet {
 		c = &session{queued: true}
 		hreq.Notify = c.mark
 	}

@@ -40,7 +40,8 @@ func TestStreams_ManyConcurrentStreamsSurviveRandomDisconnects(t *testing.T) {
 	const keep = time.Hour
 	st := memory.New(memory.Options{MaxUpdates: 1 << 20, MaxAge: keep, Now: clock})
 	t.Cleanup(func() { st.Close() })
-	n := newNode(t, st)
+	// A thousand streams of one client at once: no caps here.
+	n := newNodeWith(t, st, Options{MaxProducers: -1, MaxProducersPerClient: -1})
 
 	srv := httptest.NewServer(n.streams.Handler(func(ctx context.Context, w *Writer) error {
 		for i := range pieces {

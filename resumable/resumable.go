@@ -42,6 +42,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssehub/ssehub/admission"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/sse"
 	"github.com/ssehub/ssehub/stream"
@@ -52,10 +53,31 @@ const (
 	DefaultTopicPrefix = "urn:ssehub:stream:"
 	DefaultDoneType    = "done"
 	DefaultErrorType   = "error"
+	// DefaultMaxProducers bounds the producers running at once in one
+	// process: a producer keeps running (and storing) after its client
+	// leaves, so requests that start streams and drop them must not add
+	// up without end.
+	DefaultMaxProducers = 1000
+	// DefaultMaxProducersPerClient bounds those started by one client.
+	DefaultMaxProducersPerClient = 8
 )
+
+// retryAfterBusy is the Retry-After of a stream refused by a cap: about
+// the time a short stream takes to finish.
+const retryAfterBusy = "5"
 
 // ErrCanceled is the cause of a producer's context when Cancel stopped it.
 var ErrCanceled = errors.New("resumable: stream canceled")
+
+// ErrTooManyProducers is returned (wrapped) when a stream cannot start
+// because Options.MaxProducers producers are running; its request is
+// answered 503.
+var ErrTooManyProducers = errors.New("resumable: too many streams running")
+
+// ErrClientProducers is returned (wrapped) when a stream cannot start
+// because its client runs Options.MaxProducersPerClient producers; its
+// request is answered 429.
+var ErrClientProducers = errors.New("resumable: this client runs too many streams")
 
 // Options configures Streams. The zero value works.
 type Options struct {
@@ -74,6 +96,18 @@ type Options struct {
 	Stream stream.Options
 	// Logger receives the producers' failures. Nil discards them.
 	Logger *slog.Logger
+	// MaxProducers bounds the producers running at once in this process;
+	// a request that would start one more is answered 503 with
+	// Retry-After, and Start fails with ErrTooManyProducers. 0 means
+	// DefaultMaxProducers; negative, no limit.
+	MaxProducers int
+	// MaxProducersPerClient bounds the producers started by requests of
+	// one client (ClientKey); one more is answered 429 with Retry-After.
+	// 0 means DefaultMaxProducersPerClient; negative, no limit.
+	MaxProducersPerClient int
+	// ClientKey names the client of a request; nil means
+	// admission.Client (the address, or the one a trusted proxy gave).
+	ClientKey func(*http.Request) string
 }
 
 // Streams starts resumable streams and follows them. Keeping a stream after
@@ -89,7 +123,8 @@ type Streams struct {
 	cancel context.CancelCauseFunc
 
 	mu        sync.Mutex
-	producers map[string]context.CancelCauseFunc
+	producers map[string]*producer
+	clients   map[string]int // running producers per client key
 	wg        sync.WaitGroup
 	control   *hub.Subscription
 }
@@ -108,7 +143,16 @@ func New(h *hub.Hub, opts Options) (*Streams, error) {
 	if opts.ErrorType == "" {
 		opts.ErrorType = DefaultErrorType
 	}
-	s := &Streams{hub: h, opts: opts, log: opts.Logger, producers: map[string]context.CancelCauseFunc{}}
+	if opts.MaxProducers == 0 {
+		opts.MaxProducers = DefaultMaxProducers
+	}
+	if opts.MaxProducersPerClient == 0 {
+		opts.MaxProducersPerClient = DefaultMaxProducersPerClient
+	}
+	if opts.ClientKey == nil {
+		opts.ClientKey = admission.Client
+	}
+	s := &Streams{hub: h, opts: opts, log: opts.Logger, producers: map[string]*producer{}, clients: map[string]int{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,12 +201,12 @@ func (s *Streams) watchControl() {
 
 func (s *Streams) cancelLocal(id string) bool {
 	s.mu.Lock()
-	cancel := s.producers[id]
+	p := s.producers[id]
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel(ErrCanceled)
+	if p != nil {
+		p.cancel(ErrCanceled)
 	}
-	return cancel != nil
+	return p != nil
 }
 
 // Cancel stops the producer of stream id on purpose, on whichever node it
@@ -236,19 +280,70 @@ func (w *Writer) publish(ctx context.Context, ev sse.Event) error {
 
 // Start starts a new stream with produce and returns its id. The producer
 // runs until it returns, is canceled, or the Streams close, whoever follows.
+// It fails with ErrTooManyProducers when MaxProducers are running.
 func (s *Streams) Start(produce Producer) (string, error) {
 	id := uuid.NewString()
-	return id, s.startWithID(id, produce)
+	p, err := s.claim(id, "")
+	if err != nil {
+		return "", err
+	}
+	s.start(p, produce)
+	return id, nil
 }
 
-func (s *Streams) run(ctx context.Context, cancel context.CancelCauseFunc, id string, produce Producer) {
+// producer is a running producer: its id, whom it is counted for, and how
+// to stop it.
+type producer struct {
+	id     string
+	client string // "" for Start: counted in total only
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// claim counts a producer of client under id, within the caps.
+func (s *Streams) claim(id, client string) (*producer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.ctx.Err() != nil:
+		return nil, fmt.Errorf("resumable: %w", hub.ErrClosed)
+	case s.opts.MaxProducers > 0 && len(s.producers) >= s.opts.MaxProducers:
+		return nil, fmt.Errorf("%w (at most %d at once); retry later", ErrTooManyProducers, s.opts.MaxProducers)
+	case client != "" && s.opts.MaxProducersPerClient > 0 && s.clients[client] >= s.opts.MaxProducersPerClient:
+		return nil, fmt.Errorf("%w (at most %d at once); retry later", ErrClientProducers, s.opts.MaxProducersPerClient)
+	}
+	p := &producer{id: id, client: client}
+	p.ctx, p.cancel = context.WithCancelCause(s.ctx)
+	s.producers[id] = p
+	if client != "" {
+		s.clients[client]++
+	}
+	return p, nil
+}
+
+// unclaim uncounts p and releases its context.
+func (s *Streams) unclaim(p *producer) {
+	s.mu.Lock()
+	delete(s.producers, p.id)
+	if p.client != "" {
+		if s.clients[p.client]--; s.clients[p.client] <= 0 {
+			delete(s.clients, p.client)
+		}
+	}
+	s.mu.Unlock()
+	p.cancel(nil)
+}
+
+// start runs a claimed producer.
+func (s *Streams) start(p *producer, produce Producer) {
+	s.wg.Add(1)
+	go s.run(p, produce)
+}
+
+func (s *Streams) run(p *producer, produce Producer) {
 	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.producers, id)
-		s.mu.Unlock()
-		cancel(nil)
-	}()
+	defer s.unclaim(p)
+	ctx, id := p.ctx, p.id
 	w := &Writer{s: s, id: id}
 	err := func() (err error) {
 		defer func() {
@@ -341,10 +436,21 @@ func (s *Streams) serve(w http.ResponseWriter, r *http.Request, produce Producer
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	var p *producer
 	if pos == startNew {
 		// Subscribing before the producer starts is what guarantees that
-		// the follower sees its first event.
+		// the follower sees its first event; the producer is counted
+		// before, so that a refused one costs no subscription.
 		id = uuid.NewString()
+		if p, err = s.claim(id, s.opts.ClientKey(r)); err != nil {
+			status := http.StatusServiceUnavailable
+			if errors.Is(err, ErrClientProducers) {
+				status = http.StatusTooManyRequests
+			}
+			w.Header().Set("Retry-After", retryAfterBusy)
+			http.Error(w, err.Error(), status)
+			return
+		}
 	}
 	topic := s.topic(id)
 	req := hub.SubscribeRequest{Selectors: []string{topic}, Private: []string{topic}}
@@ -356,17 +462,16 @@ func (s *Streams) serve(w http.ResponseWriter, r *http.Request, produce Producer
 	}
 	sub, err := s.hub.Subscribe(r.Context(), req)
 	if err != nil {
+		if p != nil {
+			s.unclaim(p)
+		}
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "resumable: cannot follow the stream: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer sub.Close()
-	if pos == startNew {
-		if err := s.startWithID(id, produce); err != nil {
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
+	if p != nil {
+		s.start(p, produce)
 	}
 	st, err := stream.New(w, r, &s.opts.Stream)
 	if err != nil {
@@ -374,22 +479,6 @@ func (s *Streams) serve(w http.ResponseWriter, r *http.Request, produce Producer
 	}
 	defer st.Complete()
 	follow(st, sub)
-}
-
-// startWithID is Start with an id chosen by the caller.
-func (s *Streams) startWithID(id string, produce Producer) error {
-	ctx, cancel := context.WithCancelCause(s.ctx)
-	s.mu.Lock()
-	if s.ctx.Err() != nil {
-		s.mu.Unlock()
-		cancel(nil)
-		return fmt.Errorf("resumable: %w", hub.ErrClosed)
-	}
-	s.producers[id] = cancel
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go s.run(ctx, cancel, id, produce)
-	return nil
 }
 
 // follow writes the subscription's events to st until the terminal event,

@@ -28,11 +28,18 @@ type node struct {
 
 func newNode(t *testing.T, st hub.Store) *node {
 	t.Helper()
+	return newNodeWith(t, st, Options{})
+}
+
+// newNodeWith is newNode with opts (its Stream options are the tests').
+func newNodeWith(t *testing.T, st hub.Store, opts Options) *node {
+	t.Helper()
 	h, err := hub.New(hub.Config{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(h, Options{Stream: stream.Options{Retry: 10 * time.Millisecond, Heartbeat: -1}})
+	opts.Stream = stream.Options{Retry: 10 * time.Millisecond, Heartbeat: -1}
+	s, err := New(h, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -97,6 +98,7 @@ func post(ctx context.Context, node, token, topic, id string) (int, string, erro
 	if err != nil {
 		return 0, "", err
 	}
+	io.Copy(io.Discard, resp.Body) // so that the connection is reused
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }

@@ -88,8 +88,14 @@ func startServer(t *testing.T, args ...string) *server {
 // default store, ssehub.db, goes.
 func startServerIn(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, dir, func(bin string, args []string) *exec.Cmd { return exec.Command(bin, args...) }, args...)
+}
+
+// startServerWith is startServerIn with the command made by command.
+func startServerWith(t *testing.T, dir string, command func(bin string, args []string) *exec.Cmd, args ...string) *server {
+	t.Helper()
 	args = append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json"}, args...)
-	cmd := exec.Command(binary(t), args...)
+	cmd := command(binary(t), args)
 	cmd.Dir = dir
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -116,11 +122,9 @@ func startServerIn(t *testing.T, dir string, args ...string) *server {
 		_, _ = io.Copy(io.Discard, pipe)
 		s.exited <- cmd.Wait()
 	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	})
+	// Kill is safe on a process that has exited, while reading ProcessState
+	// here would race with the goroutine's Wait.
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	select {
 	case s.url = <-urls:
 	case err := <-s.exited:

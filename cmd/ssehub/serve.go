@@ -57,12 +57,17 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	demoDelay := fs.Duration("demo-delay", demo.DefaultDelay, "pause between two pieces of the demo poem")
 	demoResumable := fs.Bool("demo-resumable", true, "make the demo stream resumable: a dropped connection resumes where it stopped\n(false serves the original example's plain stream)")
 	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
+	maxProducers := fs.Int("max-producers", resumable.DefaultMaxProducers,
+		"most resumable demo streams producing at once (503 beyond): a producer runs on after its\nclient leaves; 0: no limit")
+	maxProducersPerClient := fs.Int("max-producers-per-client", resumable.DefaultMaxProducersPerClient,
+		"most resumable demo streams producing at once for one client address (429 beyond); 0: no limit")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 10*time.Second, "how long open requests get to finish when stopping")
 	pprofAddr := fs.String("pprof", "", "`host:port` to serve Go runtime profiles on (/debug/pprof/), on its own\nlistener; empty (the default) serves none. Keep it on a loopback address")
 	uiKey := fs.String("ui-key", "", "operator key of the console at /ui (at least 16 characters); empty (the default)\nserves no console. Keep it secret: the console can read and publish everything")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
 	storeURL := addStoreFlag(fs)
+	netLim := addNetFlags(fs, hubCfg)
 	tlsF := addTLSFlags(fs)
 	durableOpts := addDurableFlags(fs)
 	if err := m.parseFlags(fs, args); err != nil {
@@ -72,6 +77,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	logger, err := logs.logger(m.Stderr)
+	if err != nil {
+		return err
+	}
+	netLim.admission.Logger = logger
+	hubLimits(hubCfg)
+	guard, err := netLim.guard()
 	if err != nil {
 		return err
 	}
@@ -110,7 +121,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 
 	demoOpts := demo.Options{Delay: *demoDelay}
 	if *demoResumable {
-		streams, closeStreams, err := openStreams(ctx, *storeURL, *streamKeep, logger)
+		opts := resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second},
+			MaxProducers: offIfZero(*maxProducers), MaxProducersPerClient: offIfZero(*maxProducersPerClient)}
+		streams, closeStreams, err := openStreams(ctx, *storeURL, *streamKeep, opts)
 		if err != nil {
 			return err
 		}
@@ -145,22 +158,27 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		ui.Register(mux)
 		logger.Info("operator console", "console", tlsCfg.Scheme()+"://"+ln.Addr().String()+console.Path+"/")
 	}
-	return serveHTTP(ctx, ln, tlsCfg, mux, *shutdownTimeout, logger, hubSrv.Shutdown)
+	return serveHTTP(ctx, guard.Listener(ln), tlsCfg, mux, *shutdownTimeout, logger, hubSrv.Shutdown, func(srv *http.Server) {
+		netLim.apply(srv)
+		guard.Wrap(srv)
+	})
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
 // streams end first (with a retry hint, through beforeShutdown), every other
 // request context is cancelled with errShuttingDown, which ends the demo's
 // streams, and the server waits up to timeout for the handlers to return.
-func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error) error {
+// configure sets the server's limits, before TLS, HTTP/2 and HTTP/3 copy
+// them.
+func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error, configure func(*http.Server)) error {
 	baseCtx, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
 	srv := &http.Server{
-		Handler:           h,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		Handler:     h,
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	configure(srv)
 	servers, err := tlsserve.New(ctx, tlsCfg, srv, ln)
 	if err != nil {
 		return usageError{err}
@@ -194,6 +212,15 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h h
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// offIfZero turns a limit given as 0 on the command line ("none") into the
+// negative value the libraries read as "none" (their 0 is the default).
+func offIfZero(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // logFlags are the logging flags of ssehub serve.
@@ -246,7 +273,7 @@ func openSubscriptionEvents(ctx context.Context, hubStoreURL string) (hub.Store,
 // the hub's history limit never cuts a stream short, and every node sharing
 // the hub's Redis or NATS also shares the streams: events are kept for
 // keep, then trimmed by the store.
-func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, logger *slog.Logger) (*resumable.Streams, func(), error) {
+func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, opts resumable.Options) (*resumable.Streams, func(), error) {
 	u, err := store.Sibling(hubStoreURL, "streams")
 	if err != nil {
 		return nil, nil, err
@@ -255,12 +282,12 @@ func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, lo
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening the store of resumable streams (%s): %w", u, err)
 	}
-	h, err := hub.New(hub.Config{Store: st, Logger: logger})
+	h, err := hub.New(hub.Config{Store: st, Logger: opts.Logger})
 	if err != nil {
 		st.Close()
 		return nil, nil, fmt.Errorf("resumable streams: %w", err)
 	}
-	streams, err := resumable.New(h, resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second}})
+	streams, err := resumable.New(h, opts)
 	if err != nil {
 		h.Close()
 		st.Close()
