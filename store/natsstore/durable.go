@@ -95,10 +95,10 @@ type Streams struct {
 	sub     *nats.Subscription
 	maxData int
 
-	locks [64]sync.Mutex
+	locks   [64]sync.Mutex
+	waiters durable.Waiters
 
 	mu       sync.Mutex
-	waiters  map[string]map[*nwaiter]struct{}
 	expiring map[string]struct{}
 	offsets  map[string]cachedMsg // subject → the last message a read met
 	closed   bool
@@ -110,11 +110,6 @@ type Streams struct {
 // from its end starts from there instead of searching.
 type cachedMsg struct {
 	seq, base, tail uint64
-}
-
-type nwaiter struct {
-	id, pos uint64
-	ch      chan struct{}
 }
 
 var _ durable.Store = (*Streams)(nil)
@@ -158,8 +153,8 @@ func OpenStreams(ctx context.Context, opts StreamsOptions) (*Streams, error) {
 	}
 	s := &Streams{nc: nc, js: js, stream: st, url: opts.URL, prefix: opts.Stream + ".s.",
 		notify: "_ssehub." + opts.Stream + ".changed", maxData: int(nc.MaxPayload()) - 4096,
-		waiters: map[string]map[*nwaiter]struct{}{}, expiring: map[string]struct{}{},
-		offsets: map[string]cachedMsg{}, done: make(chan struct{})}
+		expiring: map[string]struct{}{},
+		offsets:  map[string]cachedMsg{}, done: make(chan struct{})}
 	s.sub, err = nc.Subscribe(s.notify, s.onChange)
 	if err == nil {
 		err = nc.Flush() // the subscription is live before the first Wait
@@ -169,7 +164,7 @@ func OpenStreams(ctx context.Context, opts StreamsOptions) (*Streams, error) {
 		return nil, fmt.Errorf("natsstore: subscribe to %s on %s: %w: %w", s.notify, opts.URL, durable.ErrUnavailable, err)
 	}
 	// A reconnection may have lost notifications: every waiter looks again.
-	nc.SetReconnectHandler(func(*nats.Conn) { s.wakeAll() })
+	nc.SetReconnectHandler(func(*nats.Conn) { s.waiters.WakeAll() })
 	every := opts.Sweep
 	if every <= 0 {
 		every = DefaultStreamsSweep
@@ -196,25 +191,7 @@ func (s *Streams) onChange(m *nats.Msg) {
 	id, _ := strconv.ParseUint(m.Header.Get("Id"), 10, 64)
 	tail, _ := strconv.ParseUint(m.Header.Get("Tail"), 10, 64)
 	final := m.Header.Get("Final") == "1"
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for w := range s.waiters[name] {
-		if w.id != id || tail > w.pos || final {
-			close(w.ch)
-			delete(s.waiters[name], w)
-		}
-	}
-}
-
-func (s *Streams) wakeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, ws := range s.waiters {
-		for w := range ws {
-			close(w.ch)
-		}
-		delete(s.waiters, name)
-	}
+	s.waiters.Changed(name, id, tail, final)
 }
 
 // sweep removes expired streams: once at start every stream of the store
@@ -407,22 +384,9 @@ func (s *Streams) Wait(ctx context.Context, name string, id, pos uint64) error {
 		s.mu.Unlock()
 		return durable.ErrStoreClosed
 	}
-	w := &nwaiter{id: id, pos: pos, ch: make(chan struct{})}
-	if s.waiters[name] == nil {
-		s.waiters[name] = map[*nwaiter]struct{}{}
-	}
-	s.waiters[name][w] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ws := s.waiters[name]; ws != nil {
-			delete(ws, w)
-			if len(ws) == 0 {
-				delete(s.waiters, name)
-			}
-		}
-	}()
+	woken, remove := s.waiters.Add(name, id, pos)
+	defer remove()
 
 	m, _, _, err := s.last(ctx, name)
 	if err != nil {
@@ -434,7 +398,7 @@ func (s *Streams) Wait(ctx context.Context, name string, id, pos uint64) error {
 	recheck := time.NewTimer(streamsRecheck)
 	defer recheck.Stop()
 	select {
-	case <-w.ch:
+	case <-woken:
 		return nil
 	case <-recheck.C:
 		return nil

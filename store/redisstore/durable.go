@@ -70,17 +70,12 @@ type Streams struct {
 	// optimistic retries are spent only on other nodes' writes.
 	locks [64]sync.Mutex
 
-	mu      sync.Mutex
-	waiters map[string]map[*waiter]struct{}
-	closed  bool
-	done    chan struct{}
-	bg      sync.WaitGroup
-}
+	waiters durable.Waiters
 
-// waiter is one Wait: the state it waits past, and its wake-up.
-type waiter struct {
-	id, pos uint64
-	ch      chan struct{}
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+	bg     sync.WaitGroup
 }
 
 // change is what a commit tells every node about one name: its identity,
@@ -112,8 +107,6 @@ func decodeChange(payload string) (name string, c change, ok bool) {
 	return parts[3], change{id: id, tail: tail, final: parts[2] == "1"}, true
 }
 
-func (w *waiter) woken(c change) bool { return c.id != w.id || c.tail > w.pos || c.final }
-
 var _ durable.Store = (*Streams)(nil)
 
 // OpenStreams connects to Redis, subscribes to the prefix's notifications
@@ -132,7 +125,7 @@ func OpenStreams(ctx context.Context, opts StreamsOptions) (*Streams, error) {
 		p = DefaultPrefix
 	}
 	s := &Streams{rdb: redis.NewClient(&co), addr: co.Addr, prefix: "{" + p + "}:ds:",
-		waiters: map[string]map[*waiter]struct{}{}, done: make(chan struct{})}
+		done: make(chan struct{})}
 	s.channel = s.prefix + "notify"
 	ps := s.rdb.Subscribe(ctx, s.channel)
 	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
@@ -174,19 +167,19 @@ func (s *Streams) listen() {
 		switch m := msg.(type) {
 		case *redis.Message:
 			if name, c, ok := decodeChange(m.Payload); ok {
-				s.wake(name, c)
+				s.waiters.Changed(name, c.id, c.tail, c.final)
 			}
 			backoff = 10 * time.Millisecond
 			continue
 		case *redis.Subscription:
-			s.wakeAll()
+			s.waiters.WakeAll()
 			continue
 		}
 		if s.isClosed() {
 			return
 		}
 		if err != nil {
-			s.wakeAll()
+			s.waiters.WakeAll()
 			select {
 			case <-s.done:
 				return
@@ -194,28 +187,6 @@ func (s *Streams) listen() {
 			}
 			backoff = min(2*backoff, time.Second)
 		}
-	}
-}
-
-func (s *Streams) wake(name string, c change) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for w := range s.waiters[name] {
-		if w.woken(c) {
-			close(w.ch)
-			delete(s.waiters[name], w)
-		}
-	}
-}
-
-func (s *Streams) wakeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for name, ws := range s.waiters {
-		for w := range ws {
-			close(w.ch)
-		}
-		delete(s.waiters, name)
 	}
 }
 
@@ -366,13 +337,9 @@ func (s *Streams) Wait(ctx context.Context, name string, id, pos uint64) error {
 		s.mu.Unlock()
 		return durable.ErrStoreClosed
 	}
-	w := &waiter{id: id, pos: pos, ch: make(chan struct{})}
-	if s.waiters[name] == nil {
-		s.waiters[name] = map[*waiter]struct{}{}
-	}
-	s.waiters[name][w] = struct{}{}
 	s.mu.Unlock()
-	defer s.unwait(name, w)
+	woken, remove := s.waiters.Add(name, id, pos)
+	defer remove()
 
 	raw, err := s.rdb.Get(ctx, s.metaKey(name)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -391,7 +358,7 @@ func (s *Streams) Wait(ctx context.Context, name string, id, pos uint64) error {
 	recheck := time.NewTimer(streamsRecheck)
 	defer recheck.Stop()
 	select {
-	case <-w.ch:
+	case <-woken:
 		return nil
 	case <-recheck.C:
 		return nil
@@ -399,18 +366,6 @@ func (s *Streams) Wait(ctx context.Context, name string, id, pos uint64) error {
 		return ctx.Err()
 	case <-s.done:
 		return durable.ErrStoreClosed
-	}
-}
-
-// unwait drops a Wait's registration.
-func (s *Streams) unwait(name string, w *waiter) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ws := s.waiters[name]; ws != nil {
-		delete(ws, w)
-		if len(ws) == 0 {
-			delete(s.waiters, name)
-		}
 	}
 }
 
