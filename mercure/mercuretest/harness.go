@@ -98,7 +98,7 @@ type response struct {
 // do sends a request and reads the whole answer.
 func (h *harness) do(req *http.Request) response {
 	h.t.Helper()
-	res, err := http.DefaultClient.Do(req.WithContext(ctxT(h.t)))
+	res, err := h.srv.Client().Do(req.WithContext(ctxT(h.t)))
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -159,7 +159,7 @@ func (h *harness) trySubscribe(query string, header http.Header) (*stream, int, 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := h.srv.Client().Do(req)
 	if err != nil {
 		cancel()
 		h.t.Fatalf("subscribe %q: %v", query, err)

@@ -121,7 +121,7 @@ func testNoTopic(t *testing.T, open func(*testing.T) hub.Store) {
 func testHeartbeat(t *testing.T, open func(*testing.T) hub.Store) {
 	h := newHarness(t, open, func(c *mercure.Config) { c.Heartbeat = 20 * time.Millisecond })
 	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, h.srv.URL+mercure.HubPath+"?topic=t", nil)
-	res, err := http.DefaultClient.Do(req)
+	res, err := h.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -623,8 +623,15 @@ func testOperations(t *testing.T, open func(*testing.T) hub.Store) {
 	st := h.subscribe(q("topic", "t"), nil)
 	h.publish(form("topic", "t"))
 	st.next()
+	// The delivery is counted once its write returns, which can be just
+	// after the subscriber has read it: poll, within Timeout.
 	req, _ = http.NewRequest(http.MethodGet, h.srv.URL+"/metrics", nil)
-	r = h.do(req)
+	for deadline := time.Now().Add(Timeout); ; time.Sleep(10 * time.Millisecond) {
+		r = h.do(req)
+		if strings.Contains(r.body, "ssehub_updates_delivered_total 1") || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, m := range []string{"ssehub_subscribers 1", "ssehub_updates_published_total 1", "ssehub_updates_delivered_total 1",
 		"ssehub_replays_total", "ssehub_slow_consumer_disconnects_total 0", "ssehub_replay_bytes 0", "ssehub_bytes_written_total"} {
 		if !strings.Contains(r.body, m) {
@@ -636,7 +643,7 @@ func testOperations(t *testing.T, open func(*testing.T) hub.Store) {
 func testShutdown(t *testing.T, open func(*testing.T) hub.Store) {
 	h := newHarness(t, open, func(c *mercure.Config) { c.ShutdownRetry = 3 * time.Second })
 	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, h.srv.URL+mercure.HubPath+"?topic=t", nil)
-	res, err := http.DefaultClient.Do(req)
+	res, err := h.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,7 +671,7 @@ func testSlowConsumer(t *testing.T, open func(*testing.T) hub.Store) {
 	fast := h.subscribe(q("topic", "t"), nil)
 	// The slow subscriber never reads until every update is published.
 	req, _ := http.NewRequestWithContext(ctxT(t), http.MethodGet, h.srv.URL+mercure.HubPath+"?topic=t", nil)
-	slowRes, err := http.DefaultClient.Do(req)
+	slowRes, err := h.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
