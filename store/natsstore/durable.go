@@ -301,17 +301,11 @@ func (s *Streams) txn(ctx context.Context, name, what string, fn func(*natsTxn) 
 		case t.failed != nil:
 			return s.fail(ctx, what, t.failed)
 		case err != nil:
-			return &rulesErr{err}
+			return err // the rules' own verdict, as it is
 		}
 		err = t.commit()
 		if !errors.Is(err, errOvertaken) {
-			if err != nil {
-				var rules *rulesErr
-				if errors.As(err, &rules) {
-					return rules.err
-				}
-			}
-			return s.fail(ctx, what, err)
+			return s.fail(ctx, what, err) // fail passes a rules error through as it is
 		}
 		select {
 		case <-ctx.Done():
@@ -324,10 +318,10 @@ func (s *Streams) txn(ctx context.Context, name, what string, fn func(*natsTxn) 
 
 // Create implements durable.Store.
 func (s *Streams) Create(ctx context.Context, name string, req durable.CreateRequest) (res durable.CreateResult, err error) {
-	err = s.unwrap(s.txn(ctx, name, "create "+name, func(tx *natsTxn) error {
+	err = s.txn(ctx, name, "create "+name, func(tx *natsTxn) error {
 		res, err = durable.CreateIn(tx, name, req)
 		return err
-	}))
+	})
 	return res, err
 }
 
@@ -336,10 +330,10 @@ func (s *Streams) Append(ctx context.Context, name string, req durable.AppendReq
 	if len(req.Data) > s.maxData {
 		return res, fmt.Errorf("natsstore: append to %s: %d bytes in one append, more than the %d a NATS message of this server holds", name, len(req.Data), s.maxData)
 	}
-	err = s.unwrap(s.txn(ctx, name, "append to "+name, func(tx *natsTxn) error {
+	err = s.txn(ctx, name, "append to "+name, func(tx *natsTxn) error {
 		res, err = durable.AppendIn(tx, name, req)
 		return err
-	}))
+	})
 	return res, err
 }
 
@@ -347,33 +341,25 @@ func (s *Streams) Append(ctx context.Context, name string, req durable.AppendReq
 // TTL; otherwise it reads the subject's last message and then records
 // that are never rewritten, so it needs no commit to be consistent.
 func (s *Streams) Read(ctx context.Context, name string, req durable.ReadRequest) (res durable.ReadResult, err error) {
-	err = s.unwrap(s.txn(ctx, name, "read "+name, func(tx *natsTxn) error {
+	err = s.txn(ctx, name, "read "+name, func(tx *natsTxn) error {
 		res, err = durable.ReadIn(tx, name, req)
 		return err
-	}))
+	})
 	return res, err
 }
 
 // Stat implements durable.Store.
 func (s *Streams) Stat(ctx context.Context, name string) (info durable.Info, err error) {
-	err = s.unwrap(s.txn(ctx, name, "stat "+name, func(tx *natsTxn) error {
+	err = s.txn(ctx, name, "stat "+name, func(tx *natsTxn) error {
 		info, err = durable.StatIn(tx, name, time.Time{})
 		return err
-	}))
+	})
 	return info, err
 }
 
 // Delete implements durable.Store.
 func (s *Streams) Delete(ctx context.Context, name string) error {
-	return s.unwrap(s.txn(ctx, name, "delete "+name, func(tx *natsTxn) error { return durable.DeleteIn(tx, name, time.Time{}) }))
-}
-
-func (s *Streams) unwrap(err error) error {
-	var rules *rulesErr
-	if errors.As(err, &rules) {
-		return rules.err
-	}
-	return err
+	return s.txn(ctx, name, "delete "+name, func(tx *natsTxn) error { return durable.DeleteIn(tx, name, time.Time{}) })
 }
 
 // Wait implements durable.Store. It registers before it looks, so a change
