@@ -339,6 +339,9 @@ type SubscribeRequest struct {
 	// receive (a private update is delivered when one of its topics matches
 	// one of them). Nil: no private update.
 	Private []string
+	// PrivateTyped are more selectors of private updates, of a syntax the
+	// caller names (the topic matchers of a draft-08 token's grants).
+	PrivateTyped []TypedSelector
 	// Payload is opaque data attached to the subscription (Mercure's
 	// mercure.payload), reported by Subscriptions.
 	Payload json.RawMessage
@@ -462,6 +465,14 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 			// the subscription still gets its public updates.
 			h.log.Warn("hub: ignoring a private selector over the limits", "subscriber", s.info.ID, "err", err)
 			sel = &selector{raw: raw, m: nothing{}}
+		}
+		s.priv = append(s.priv, sel)
+	}
+	for _, t := range req.PrivateTyped {
+		sel, err := h.matcher.typed(t)
+		if err != nil {
+			h.log.Warn("hub: ignoring a private selector over the limits", "subscriber", s.info.ID, "err", err)
+			sel = &selector{raw: t.Raw, m: nothing{}}
 		}
 		s.priv = append(s.priv, sel)
 	}

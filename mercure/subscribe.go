@@ -65,26 +65,23 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
-	if err != nil {
-		httpErrorf(w, http.StatusUnauthorized, "%v", err)
+	_, is08 := proto.(draft08)
+	acc, cred, aerr := s.authenticate(r, q, subscriber, is08)
+	if aerr != nil {
+		s.refuse(w, aerr)
 		return
 	}
-	acc := &access{}
-	switch {
-	case src != fromNone:
-		if acc, err = s.proto.access(tok, s.sub); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			httpErrorf(w, http.StatusUnauthorized, "subscriber token refused: %v", err)
+	src := cred.src
+	if acc == nil {
+		if !s.cfg.Anonymous {
+			s.refuse(w, challenge("a subscriber token is required: this hub does not allow anonymous subscribers"))
 			return
 		}
-	case !s.cfg.Anonymous:
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		httpErrorf(w, http.StatusUnauthorized, "a subscriber token is required: this hub does not allow anonymous subscribers")
-		return
+		acc = &access{}
 	}
 
-	hreq := hub.SubscribeRequest{Selectors: req.selectors, Typed: req.typed, Private: acc.subscribe, Payload: acc.payload}
+	hreq := hub.SubscribeRequest{Selectors: req.selectors, Typed: req.typed, Private: acc.subscribe,
+		PrivateTyped: acc.subscribeTyped, Payload: acc.payloadFor(s.hub.Matcher(), req)}
 	if req.replay {
 		// An id no longer in history (or never in it) gets what history
 		// still holds, and the response says "earliest": the subscriber
@@ -102,7 +99,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		hreq.Notify = c.mark
 	}
 	var sub feed
-	if s.events != nil && len(acc.subscribe) > 0 {
+	if s.events != nil && acc.private() {
 		// Subscription events are private: only a subscriber with a
 		// subscribe claim can receive them, from their own history.
 		sub, err = s.subscribeMerged(r.Context(), hreq, req)

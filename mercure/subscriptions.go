@@ -151,21 +151,17 @@ func (s *Server) subscriptionEvents(ctx context.Context, info hub.SubscriptionIn
 // subscriptions serves the subscriptions API.
 func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 	q, _ := url.ParseQuery(r.URL.RawQuery)
-	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
-	if err != nil || src == fromNone {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		httpErrorf(w, http.StatusUnauthorized, "a subscriber token is required for the subscriptions API")
-		return
+	acc, _, aerr := s.authenticate(r, q, subscriber, false)
+	if aerr == nil && acc == nil {
+		aerr = challenge("a subscriber token is required for the subscriptions API")
 	}
-	acc, err := s.proto.access(tok, s.sub)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		httpErrorf(w, http.StatusUnauthorized, "subscriber token refused: %v", err)
+	if aerr != nil {
+		s.refuse(w, aerr)
 		return
 	}
 	path := r.URL.EscapedPath()
-	if !s.hub.Matcher().MatchAny(acc.subscribe, []string{path}) {
-		httpErrorf(w, http.StatusForbidden, "the token's mercure.subscribe claim does not allow %s", path)
+	if !acc.maySubscribe(s.hub.Matcher(), path, s.hubOrigin(r)+path) {
+		s.refuse(w, insufficientScope("the token does not grant subscribe on %s", path))
 		return
 	}
 	var parts []string
@@ -177,6 +173,7 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i, p := range parts {
+		var err error
 		if parts[i], err = url.PathUnescape(p); err != nil {
 			httpErrorf(w, http.StatusBadRequest, "path segment %q does not unescape: %v", p, err)
 			return

@@ -201,7 +201,7 @@ func testDraftsSideBySide(t *testing.T, open func(*testing.T) hub.Store) {
 // testDraft08Publish: §"Publication" on a hub restricted to draft-08: 200
 // with the id as text/plain, and the 400 rules.
 func testDraft08Publish(t *testing.T, open func(*testing.T) hub.Store) {
-	h := newHarness(t, open, func(c *mercure.Config) { withDraft08Base(c); c.Draft = "08" })
+	h := newHarness(t, open, func(c *mercure.Config) { withIssuer(c); c.Draft = "08" })
 	cases := []struct {
 		name string
 		form url.Values
@@ -232,7 +232,7 @@ func testDraft08Publish(t *testing.T, open func(*testing.T) hub.Store) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.do(h.publishReq(c.form.Encode(), pubToken(t, "*")))
+			r := h.do(h.publishReq(c.form.Encode(), pubToken08(t, "*")))
 			if r.status != c.want || strings.TrimSpace(r.body) == "" {
 				t.Fatalf("publish %v = %d %q, want %d with a body", c.form, r.status, r.body, c.want)
 			}

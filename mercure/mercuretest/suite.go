@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Replay_DuplicatedIDResolvesToItsEarliestOccurrence", testDuplicateIDs},
 		{"Publish_AnswersIDAsTextPlain", testPublishAnswer},
 		{"Publish_TokenSourcesAndRefusals", testPublishAuth},
+		{"Draft08_Authorization_Subscribers", testDraft08Subscribers},
+		{"Draft08_Authorization_EventReplay", testDraft08EventReplay},
 		{"Publish_IdempotencyKey", testIdempotencyKey},
 		{"Publish_BadInputRefusedAndNothingLost", testBadInput},
 		{"Subscriptions_EventsAndAPI", testSubscriptions},
