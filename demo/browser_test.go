@@ -13,7 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/browsertest"
 	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/store/memory"
@@ -142,14 +141,9 @@ func TestBrowser_TypewriterTypesThePoemOnceAndStops(t *testing.T) {
 // ends whole, every character once and in order; after the end nothing
 // reaches the server but, at most, one request answered 204.
 func TestBrowser_ResumableTypewriterSurvivesDroppedConnections(t *testing.T) {
-	st := memory.New(memory.Options{MaxUpdates: 10000})
+	st := memory.NewStreams(memory.StreamsOptions{})
 	t.Cleanup(func() { st.Close() })
-	h, err := hub.New(hub.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	streams, err := resumable.New(h, resumable.Options{Stream: stream.Options{Retry: 100 * time.Millisecond}})
+	streams, err := resumable.New(st, resumable.Options{Stream: stream.Options{Retry: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
