@@ -1,12 +1,14 @@
 package demo
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,8 +151,10 @@ func TestBrowser_ResumableTypewriterSurvivesDroppedConnections(t *testing.T) {
 	}
 	t.Cleanup(func() { streams.Close() })
 
+	// 100 ms a piece leaves the last drop, at 22 of 31 characters, half a
+	// second before the end even when a loaded machine delays the page.
 	var log requestLog
-	srv := httptest.NewServer(log.wrap("/sse/stream", Handler(Options{Delay: 40 * time.Millisecond, Streams: streams})))
+	srv := httptest.NewServer(log.wrap("/sse/stream", Handler(Options{Delay: 100 * time.Millisecond, Streams: streams})))
 	t.Cleanup(srv.Close)
 
 	ctx := browsertest.Start(t)
@@ -181,6 +185,20 @@ func TestBrowser_ResumableTypewriterSurvivesDroppedConnections(t *testing.T) {
 	ids, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.streamIDs`))
 	if len(ids) != 1 {
 		t.Fatalf("the page was given %d streams (%v), want the one stream resumed", len(ids), ids)
+	}
+	// The answer the page followed is a durable stream holding the poem.
+	var stored strings.Builder
+	for ev, err := range streams.Events(t.Context(), ids[0], 0) {
+		if err != nil {
+			t.Fatalf("reading answer %s from the durable store: %v", ids[0], err)
+		}
+		var p Piece
+		if ev.Type == "" && json.Unmarshal([]byte(ev.Data), &p) == nil {
+			stored.WriteString(p.Content)
+		}
+	}
+	if stored.String() != Poem {
+		t.Fatalf("answer %s holds %q, want the poem", ids[0], stored.String())
 	}
 	states, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.states`))
 	if !slices.Contains(states, "reconnecting") {
