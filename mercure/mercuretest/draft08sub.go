@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/mercure"
 )
@@ -195,15 +193,16 @@ func subscriptionEvents(t *testing.T, watcher *stream, subscriber string, match 
 // §"Subscription API" in draft-08's format, beside draft-07's.
 func testDraft08SubscriptionEvents(t *testing.T, open func(*testing.T) hub.Store) {
 	h := newHarness(t, open, func(c *mercure.Config) {
-		withDraft08Base(c)
+		withIssuer(c)
 		c.Subscriptions = true
 		c.CORSOrigins = []string{"https://app.example.com"}
 	})
-	all := http.Header{"Authorization": {"Bearer " + subToken(t, "*")}}
+	all := bearer(subToken08(t, "*"))
 	watcher := h.subscribe(q("match_urlpattern", "/.well-known/mercure/subscriptions/*"), all)
-	payloadTok := token(t, SubscriberKey, jwt.MapClaims{"mercure": map[string]any{"subscribe": []string{}, "payload": map[string]any{"user": "kim"}}})
 	const pattern = "https://example.com/books/:id"
-	st := h.subscribe(q("match_urlpattern", pattern, "match", "urn:exact:1"), http.Header{"Authorization": {"Bearer " + payloadTok}})
+	payloadTok := AccessToken(t, SubscriberKey, draft08Base, nil,
+		Grant{Actions: []string{"subscribe"}, Topics: []string{pattern, "urn:exact:1"}, Payload: map[string]any{"user": "kim"}})
+	st := h.subscribe(q("match_urlpattern", pattern, "match", "urn:exact:1"), bearer(payloadTok))
 	s07 := h.subscribe(q("topic", "https://example.com/draft07/{id}"), nil)
 	defer s07.close()
 
