@@ -2,7 +2,6 @@ package mercure_test
 
 import (
 	"context"
-	"fmt"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -11,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -187,7 +187,9 @@ func TestDraft08_Authorization_TokenValidation(t *testing.T) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	edPub, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	rsaPEM, ecPEM, edPEM := pemOf(t, &rsaKey.PublicKey), pemOf(t, &ecKey.PublicKey), pemOf(t, edPub)
-	hs := func(hdr map[string]any, c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(pubKey08), hdr, c) }
+	hs := func(hdr map[string]any, c jwt.MapClaims) string {
+		return sign(t, jwt.SigningMethodHS256, []byte(pubKey08), hdr, c)
+	}
 	none := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, nil, claims08())
 	now := time.Now()
 	cases := []struct {
