@@ -48,8 +48,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 			s.cfg.PublishRate, s.cfg.PublishBurst)
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		httpErrorf(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded, not %q", r.Header.Get("Content-Type"))
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != formType {
+		httpErrorf(w, http.StatusUnsupportedMediaType, "Content-Type must be %s, not %q", formType, r.Header.Get("Content-Type"))
 		return
 	}
 	// URL encoding at most triples the data; the rest is room for the

@@ -494,14 +494,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == HubPath:
 		switch r.Method {
-		case http.MethodGet, http.MethodHead:
+		case http.MethodGet, http.MethodHead, methodQuery:
 			s.subscribe(w, r)
 		case http.MethodPost:
 			s.publish(w, r)
 		case http.MethodOptions:
+			w.Header().Set("Allow", hubMethods)
+			w.Header().Set("Accept-Query", formType)
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			w.Header().Set("Allow", hubMethods)
 			httpErrorf(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 		}
 	case p == SubscriptionsPath || strings.HasPrefix(p, SubscriptionsPath+"/"):
@@ -557,11 +559,14 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Methods", hubMethods)
 		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 }
+
+// hubMethods are the methods of the hub endpoint.
+const hubMethods = "GET, HEAD, POST, QUERY, OPTIONS"
 
 // httpErrorf answers with status and a one-line plain-text reason.
 func httpErrorf(w http.ResponseWriter, status int, format string, args ...any) {

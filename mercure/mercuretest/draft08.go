@@ -223,6 +223,12 @@ func testDraft08Publish(t *testing.T, open func(*testing.T) hub.Store) {
 		{"ATypeWithAControlCharacterIs400", form("topic", "urn:t", "type", "a\x1bb"), http.StatusBadRequest},
 		{"TypeMercureIs400", form("topic", "urn:t", "type", "mercure"), http.StatusBadRequest},
 		{"ARetryThatIsNotDigitsIs400", form("topic", "urn:t", "retry", "+5"), http.StatusBadRequest},
+		{"ATopicWithAControlCharacterIs400", form("topic", "urn:t\x01"), http.StatusBadRequest},
+		{"ATopicWithAFormatCharacterIs400", form("topic", "urn:t\u202e"), http.StatusBadRequest},
+		{"MoreTopicsThanTheLimitIs413", url.Values{"topic": slices.Repeat([]string{"urn:t"}, mercure.DefaultMaxTopics+1)}, http.StatusRequestEntityTooLarge},
+		{"DataOverTheLimitIs413", form("topic", "urn:t", "data", strings.Repeat("x", mercure.DefaultMaxDataBytes+1)), http.StatusRequestEntityTooLarge},
+		{"AnIDOverTheLimitIs413", form("topic", "urn:t", "id", strings.Repeat("x", mercure.DefaultMaxIDBytes+1)), http.StatusRequestEntityTooLarge},
+		{"AnUnknownFieldIsIgnored", form("topic", "urn:t", "future_field", "x"), http.StatusOK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

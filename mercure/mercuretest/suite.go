@@ -52,6 +52,9 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Draft08_Reconciliation_LastEventID", testDraft08Replay},
 		{"Draft08_Publication", testDraft08Publish},
 		{"Drafts_SideBySide", testDraftsSideBySide},
+		{"Draft08_Subscription_QueryMethod", testDraft08QueryMethod},
+		{"Subscription_AcceptWithoutEventStreamIs406", testNotAcceptable},
+		{"Draft08_ActiveSubscriptions_EventsAndAPI", testDraft08SubscriptionEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
