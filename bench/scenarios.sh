@@ -12,6 +12,20 @@
 #         delivery latency p50 / p99; the last run's latency histogram is
 #         drawn to bench/results/<date>-s5-latency.png
 #
+# and the Durable Streams scenarios of issue 12, against the same server's
+# /v1/stream/ (its -durable-store: BENCH_DURABLE_STORE below):
+#
+#   d1    fan-out: 1,000 SSE readers of one stream, 500 appends of 200 bytes
+#         at 50/s: latency from append to receipt p50 / p99 (the last run's
+#         histogram is drawn to bench/results/<date>-d1-latency.png)
+#   d2    64 concurrent writers, 20,000 appends into one stream: appends/s
+#   d2m   the same spread over 1,000 streams
+#   d3    10,000 idle SSE readers of one stream: memory per reader
+#   d3s   10,000 idle, empty streams: memory per stream
+#
+# "BENCH_SCENARIOS='d1 d2 d2m d3 d3s' bench/scenarios.sh" runs them alone;
+# run it once per store (BENCH_DURABLE_STORE=memory://, redis://…, nats://…).
+#
 # Each scenario runs BENCH_REPS times (default 5) against a fresh "ssehub
 # serve", pinned to CPU 0 while the load generator is pinned to CPU 1 when
 # the machine has two or more. Every run's JSON goes to
@@ -31,13 +45,18 @@
 #                     "-tls-self-signed" with BENCH_FLAGS="-h2 -insecure"
 #   BENCH_STORE       the hub's -store (default: the embedded default, a bolt
 #                     file in the run's temporary folder; memory:// for RAM)
+#   BENCH_DURABLE_STORE  the -durable-store of the d scenarios (default: a new
+#                     bolt file per run, fsync'd as the default is), e.g.
+#                     memory://, redis://127.0.0.1:6379/0,
+#                     nats://127.0.0.1:4222 (a key prefix or JetStream stream
+#                     of the run's own is added)
 #
 # Needs bash, go, jq and (for pinning) taskset. Every wait below is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=${BENCH_REPS:-5}
-scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow s5"}
+scenarios=${BENCH_SCENARIOS:-"s1 s2 s3 s4 slow s5 d1 d2 d2m d3 d3s"}
 out=${BENCH_OUT:-bench/results}
 key=${BENCH_JWT_KEY:-ssehub-bench-secret}
 extra=${BENCH_FLAGS:-}
@@ -112,7 +131,12 @@ scenario() {
 	s4) echo ""; echo "-subscribers 100 -updates 5000 -replay first" ;;
 	slow) echo ""; echo "-subscribers 1000 -slow 1 -updates 2000" ;;
 	s5) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-s5-latency.png" ;;
-	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow s5)" >&2; return 1 ;;
+	d1) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-d1-latency.png" ;;
+	d2) echo ""; echo "-appenders 64 -streams 1 -updates 20000" ;;
+	d2m) echo ""; echo "-appenders 64 -streams 1000 -updates 20000" ;;
+	d3) echo ""; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
+	d3s) echo ""; echo "-appenders 64 -streams 10000 -updates 0" ;;
+	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow s5 d1 d2 d2m d3 d3s)" >&2; return 1 ;;
 	esac
 }
 
@@ -122,13 +146,69 @@ summary="$out/$date-summary.md"
 	echo "# ssehub bench scenarios, $date"
 	echo
 	echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $pin_note; loopback, 200-byte payloads; medians of $reps runs."
-	echo "Hub: ${BENCH_HUB_URL:-ssehub serve (this commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)), -store ${store%%\?*}}"
+	echo "Hub: ${BENCH_HUB_URL:-ssehub serve (this commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)), -store ${store%%\?*}}; load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo
-	echo "| scenario | delivered / expected | lost | dup | out of order | hub CPU µs/delivery | latency p50 ms | latency p99 ms | hub's share p99 ≤ ms | generator busy % | delivery s | deliveries/s | RSS/subscriber KiB | connect p99 ms |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	if [[ " $scenarios " =~ \ (s[0-9]|slow)\  ]]; then
+		echo "| scenario | delivered / expected | lost | dup | out of order | hub CPU µs/delivery | latency p50 ms | latency p99 ms | hub's share p99 ≤ ms | generator busy % | delivery s | deliveries/s | RSS/subscriber KiB | connect p99 ms |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	fi
 } >"$summary"
 
+durable_summary="$tmp/durable-summary.md"
+: >"$durable_summary"
+
+# durable_store prints the -durable-store of one d run: the one asked for,
+# made the run's own (a Redis key prefix, a JetStream stream), or a new
+# bolt file.
+durable_store() {
+	local tag=$1
+	case ${BENCH_DURABLE_STORE:-} in
+	"") echo "bolt://$tmp/durable-$tag.db" ;;
+	redis://*) echo "${BENCH_DURABLE_STORE}$([[ $BENCH_DURABLE_STORE == *\?* ]] && echo '&' || echo '?')key=ssehub-bench-$tag" ;;
+	nats://*) echo "${BENCH_DURABLE_STORE}$([[ $BENCH_DURABLE_STORE == *\?* ]] && echo '&' || echo '?')stream=BENCH_${tag//[^A-Za-z0-9]/_}" ;;
+	*) echo "$BENCH_DURABLE_STORE" ;;
+	esac
+}
+
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# run_durable runs the d scenario $1 (its flags in bench_flags) BENCH_REPS
+# times and adds its medians to the Durable Streams table.
+run_durable() {
+	local s=$1 runs="$tmp/$1.jsonl" dstore root
+	: >"$runs"
+	for rep in $(seq "$reps"); do
+		dstore=$(durable_store "$date-$s-$rep")
+		start_hub -durable-store "$dstore"
+		root="${hub_url%/.well-known/mercure}/v1/stream/"
+		pid=${BENCH_HUB_PID:-$hub_pid}
+		echo "== $s run $rep/$reps (${dstore%%\?*}): ssehub bench -durable $root ${bench_flags[*]} $extra" >&2
+		# shellcheck disable=SC2086 # $extra is a list of flags
+		"${gen_pin[@]}" "$tmp/ssehub" bench -durable "$root" ${pid:+-pid "$pid"} \
+			-payload 200 -timeout 5m -json "${bench_flags[@]}" $extra >"$tmp/run.json" ||
+			echo "   (ssehub bench exited $?; its result is kept)" >&2
+		jq -c . "$tmp/run.json" >>"$runs"
+		jq -r 'def r: . * 100 | round / 100; if .appenders then "   \(.appended)/\(.appends) appended into \(.created) streams, \(.appends_per_second|round)/s, p50 \(.latency_us.p50/1000|r) ms, p99 \(.latency_us.p99/1000|r) ms, CPU/append \(.server_process.cpu_per_append_us // 0|r) µs, RSS/stream \(.server_process.rss_per_stream_bytes // 0|round) B, stop \(.stop)" else "   \(.distinct)/\(.expected) delivered, lost \(.lost), p50 \(.latency_us.p50/1000|r) ms, p99 \(.latency_us.p99/1000|r) ms, CPU/delivery \(.hub_process.cpu_per_delivery_us // 0|r) µs, RSS/reader \((.hub_process.rss_per_subscriber_bytes // 0)/1024|r) KiB, stop \(.stop)" end' "$tmp/run.json" >&2
+		stop_hub
+		[[ $dstore == bolt://* ]] && rm -f "${dstore#bolt://}"
+	done
+	jq -s . "$runs" >"$out/$date-$s.json"
+	m() { jq -r "$1" "$runs" | median; }
+	if [[ $(jq -r '.appenders // empty' "$runs" | head -1) != "" ]]; then
+		printf '| %s | %s | %s streams, %s writers | %s / %s appended | %.0f | %.2f | %.2f | %.1f | %s |\n' "$s" "${dstore_label}" \
+			"$(m .created)" "$(m .appenders)" "$(m .appended)" "$(m .appends)" "$(m .appends_per_second)" \
+			"$(m '.latency_us.p50/1000')" "$(m '.latency_us.p99/1000')" "$(m '.server_process.cpu_per_append_us // 0')" \
+			"$([[ $(m .appends) == 0 ]] && echo "$(m '.server_process.rss_per_stream_bytes // 0 | round') B/stream" || echo "—")" >>"$durable_summary"
+	else
+		printf '| %s | %s | %s readers | %s / %s delivered, lost %s | %.0f deliveries/s | %.2f | %.2f | %.1f | %s |\n' "$s" "${dstore_label}" \
+			"$(m .connected)" "$(m .distinct)" "$(m .expected)" "$(m .lost)" "$(m .delivered_per_second)" \
+			"$(m '.latency_us.p50/1000')" "$(m '.latency_us.p99/1000')" "$(m '.hub_process.cpu_per_delivery_us // 0')" \
+			"$(m '(.hub_process.rss_per_subscriber_bytes // 0)/1024 | . * 10 | round / 10') KiB/reader" >>"$durable_summary"
+	fi
+}
+dstore_label=$(durable_store label)
+dstore_label=${dstore_label%%\?*}
+[[ -z ${BENCH_DURABLE_STORE:-} ]] && dstore_label="bolt (default, fsync)"
 
 for s in $scenarios; do
 	mapfile -t flags < <(scenario "$s")
@@ -136,6 +216,10 @@ for s in $scenarios; do
 	read -ra bench_flags <<<"${flags[1]}"
 	runs="$tmp/$s.jsonl"
 	: >"$runs"
+	if [[ $s == d* ]]; then
+		run_durable "$s"
+		continue
+	fi
 	for rep in $(seq "$reps"); do
 		start_hub "${hub_flags[@]}"
 		pid=${BENCH_HUB_PID:-$hub_pid}
@@ -160,6 +244,16 @@ if [[ " $scenarios " == *" s1 "* && " $scenarios " == *" slow "* ]]; then
 	p1=$(jq -r '.latency_us.p99' "$tmp/s1.jsonl" | median)
 	ps=$(jq -r '.latency_us.p99' "$tmp/slow.jsonl" | median)
 	awk -v a="$p1" -v b="$ps" 'BEGIN {printf "\nOne slow subscriber among 1,000 changes the others'"'"' p99 from %.3f ms to %.3f ms (%+.1f %%; the goal is under 10 %%).\n", a/1000, b/1000, (b-a)*100/a}' >>"$summary"
+fi
+if [[ -s $durable_summary ]]; then
+	{
+		echo
+		echo "Durable Streams (ssehub bench -durable), -durable-store $dstore_label; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo
+		echo "| scenario | store | shape | done | per second | latency p50 ms | latency p99 ms | server CPU µs per delivery or append | memory |"
+		echo "|---|---|---|---|---|---|---|---|---|"
+		cat "$durable_summary"
+	} >>"$summary"
 fi
 echo >&2
 cat "$summary"

@@ -339,6 +339,9 @@ type SubscribeRequest struct {
 	// receive (a private update is delivered when one of its topics matches
 	// one of them). Nil: no private update.
 	Private []string
+	// PrivateTyped are more selectors of private updates, of a syntax the
+	// caller names (the topic matchers of a draft-08 token's grants).
+	PrivateTyped []TypedSelector
 	// Payload is opaque data attached to the subscription (Mercure's
 	// mercure.payload), reported by Subscriptions.
 	Payload json.RawMessage
@@ -370,7 +373,11 @@ type TypedSelector struct {
 type SubscriptionInfo struct {
 	ID        string
 	Selectors []string
-	Payload   json.RawMessage
+	// Kinds names the syntax of each of Selectors, in order: "" for those
+	// of SubscribeRequest.Selectors, TypedSelector.Kind for the Typed ones
+	// after them. Nil when the request had no Typed selector.
+	Kinds   []string
+	Payload json.RawMessage
 }
 
 // Subscription is one subscriber's view of the hub: a bounded queue that
@@ -418,15 +425,18 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 		return nil, errors.New("hub: subscribe: no topic selector")
 	}
 	raws := req.Selectors
+	var kinds []string
 	if len(req.Typed) > 0 {
 		raws = slices.Clone(raws)
+		kinds = make([]string, len(req.Selectors), len(req.Selectors)+len(req.Typed))
 		for _, t := range req.Typed {
 			raws = append(raws, t.Raw)
+			kinds = append(kinds, t.Kind)
 		}
 	}
 	s := &Subscription{
 		h:      h,
-		info:   SubscriptionInfo{ID: req.ID, Selectors: raws, Payload: req.Payload},
+		info:   SubscriptionInfo{ID: req.ID, Selectors: raws, Kinds: kinds, Payload: req.Payload},
 		ready:  make(chan struct{}, 1),
 		notify: req.Notify,
 		done:   make(chan struct{}),
@@ -455,6 +465,14 @@ func (h *Hub) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriptio
 			// the subscription still gets its public updates.
 			h.log.Warn("hub: ignoring a private selector over the limits", "subscriber", s.info.ID, "err", err)
 			sel = &selector{raw: raw, m: nothing{}}
+		}
+		s.priv = append(s.priv, sel)
+	}
+	for _, t := range req.PrivateTyped {
+		sel, err := h.matcher.typed(t)
+		if err != nil {
+			h.log.Warn("hub: ignoring a private selector over the limits", "subscriber", s.info.ID, "err", err)
+			sel = &selector{raw: t.Raw, m: nothing{}}
 		}
 		s.priv = append(s.priv, sel)
 	}

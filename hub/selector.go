@@ -393,6 +393,16 @@ func (m *Matcher) MatchAny(selectors, topics []string) bool {
 	return false
 }
 
+// MatchTyped reports whether topic matches t. A selector over the limits
+// matches only itself.
+func (m *Matcher) MatchTyped(t TypedSelector, topic string) bool {
+	sel, err := m.typed(t)
+	if err != nil {
+		return t.Raw == topic
+	}
+	return sel.match(topic)
+}
+
 // ValidateSelector reports whether sel is usable as a topic selector: any
 // string within the default limits is, but one that contains '{' and is not
 // a valid URI template only ever matches itself, which is almost always a

@@ -32,6 +32,18 @@ const (
 	ReplayEarliest = "earliest"
 )
 
+// Protocols for Config.Protocol.
+const (
+	// ProtocolMercure subscribes to a topic of a Mercure hub and publishes
+	// updates to it.
+	ProtocolMercure = ""
+	// ProtocolDurable reads one Durable Streams stream live over SSE
+	// (offset=now&live=sse, or offset=-1 with ReplayEarliest) and appends
+	// to it: HubURL is the server's stream root (http://host/v1/stream/),
+	// Topic the stream's name, created as text/plain by the run.
+	ProtocolDurable = "durable"
+)
+
 // Defaults for the zero values of Config.
 const (
 	DefaultPayload            = 200
@@ -46,10 +58,13 @@ const (
 
 // Config describes one load-generator run.
 type Config struct {
-	// HubURL is the hub's URL, e.g. http://127.0.0.1:8080/.well-known/mercure.
+	// Protocol is ProtocolMercure or ProtocolDurable.
+	Protocol string
+	// HubURL is the hub's URL, e.g. http://127.0.0.1:8080/.well-known/mercure,
+	// or for ProtocolDurable the stream root, http://127.0.0.1:8080/v1/stream/.
 	HubURL string
-	// Topic is the topic to publish and subscribe to; empty picks a topic
-	// unique to the run.
+	// Topic is the topic to publish and subscribe to (the stream's name
+	// for ProtocolDurable); empty picks one unique to the run.
 	Topic string
 	// Subscribers is how many subscribers read the stream and are measured.
 	Subscribers int
@@ -124,6 +139,7 @@ type Progress struct {
 // "ssehub bench -json"; durations are in microseconds unless named
 // otherwise.
 type Result struct {
+	Protocol     string  `json:"protocol,omitempty"` // ProtocolDurable, or empty for Mercure
 	Hub          string  `json:"hub"`
 	Topic        string  `json:"topic"`
 	Subscribers  int     `json:"subscribers"`    // measured subscribers asked for (after the open-files cap)
@@ -249,6 +265,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%d source addresses: at most 254 (127.0.0.1 to 127.0.0.254)", c.SourceAddrs)
 	case c.Replay != ReplayNone && c.Replay != ReplayFirst && c.Replay != ReplayEarliest:
 		return fmt.Errorf("replay %q: want %q, %q or nothing", c.Replay, ReplayFirst, ReplayEarliest)
+	case c.Protocol != ProtocolMercure && c.Protocol != ProtocolDurable:
+		return fmt.Errorf("protocol %q: want %q or nothing", c.Protocol, ProtocolDurable)
+	case c.Protocol == ProtocolDurable && c.Replay == ReplayFirst:
+		return errors.New("replay from the first update: Durable Streams replay from the start (earliest) only")
 	case c.Replay == ReplayFirst && c.Updates < 1:
 		return errors.New("replay from the first update needs at least one update")
 	case c.Updates > 1<<30:
@@ -308,7 +328,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		start:   time.Now(),
 	}
 	r.topic = cfg.Topic
-	if r.topic == "" {
+	switch {
+	case r.topic != "":
+	case cfg.Protocol == ProtocolDurable:
+		r.topic = "bench-" + r.runID
+	default:
 		r.topic = "urn:ssehub:bench:" + r.runID
 	}
 	if cfg.Replay == ReplayFirst {
@@ -364,6 +388,12 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	pub := newPublisher(r)
 	defer pub.close()
 	var pubErr error
+	if cfg.Protocol == ProtocolDurable {
+		if err := pub.createStream(ctx); err != nil {
+			r.addError("%v", err)
+			return r.result("failed", &proc), err
+		}
+	}
 	if cfg.Replay != ReplayNone {
 		r.phase.Store("publish-history")
 		pubErr = pub.publishAll(ctx)
@@ -579,6 +609,7 @@ func (p *procReadings) read(r *run, into *ProcSample) {
 func (r *run) result(stop string, proc *procReadings) *Result {
 	cfg := r.cfg
 	res := &Result{
+		Protocol:     cfg.Protocol,
 		Hub:          cfg.HubURL,
 		Topic:        r.topic,
 		Subscribers:  cfg.Subscribers,
@@ -668,8 +699,17 @@ func (r *run) result(stop string, proc *procReadings) *Result {
 }
 
 // subscribeURL returns the hub URL with the topic selector (and any query the
-// hub URL already had).
+// hub URL already had), or the stream's live SSE URL.
 func (r *run) subscribeURL() *url.URL {
+	if r.cfg.Protocol == ProtocolDurable {
+		offset := "now"
+		if r.cfg.Replay == ReplayEarliest {
+			offset = "-1"
+		}
+		u := r.streamURL()
+		u.RawQuery = "offset=" + offset + "&live=sse"
+		return u
+	}
 	u := *r.hub
 	q := "topic=" + url.QueryEscape(r.topic)
 	if u.RawQuery != "" {
@@ -685,4 +725,15 @@ func (r *run) subscribeURL() *url.URL {
 // updateID is the id the run gives update n.
 func (r *run) updateID(n int) string {
 	return "urn:ssehub:bench:" + r.runID + ":" + strconv.Itoa(n)
+}
+
+// streamURL is the URL of the run's Durable Streams stream.
+func (r *run) streamURL() *url.URL {
+	return StreamURL(r.hub, r.topic)
+}
+
+// StreamURL is the URL of the stream name under the Durable Streams
+// stream root root.
+func StreamURL(root *url.URL, name string) *url.URL {
+	return root.JoinPath(name)
 }

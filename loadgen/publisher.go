@@ -31,7 +31,7 @@ func newPublisher(r *run) *publisher {
 
 func (p *publisher) close() { p.tr.CloseIdleConnections() }
 
-// publishAll publishes updates 0 to Updates-1, paced at cfg.Rate when it is
+// publishAll publishes (or, for ProtocolDurable, appends) updates 0 to Updates-1, paced at cfg.Rate when it is
 // set. It stops at the first update the hub refuses.
 func (p *publisher) publishAll(ctx context.Context) error {
 	cfg := p.r.cfg
@@ -62,10 +62,16 @@ func (p *publisher) publishAll(ctx context.Context) error {
 		now := time.Now().UnixNano()
 		p.r.pubStart.CompareAndSwap(0, now)
 		data = AppendPayload(data[:0], n, now, cfg.Payload)
-		form.Set("topic", p.r.topic)
-		form.Set("data", string(data))
-		form.Set("id", p.r.updateID(n))
-		if err := p.post(ctx, form.Encode()); err != nil {
+		var err error
+		if cfg.Protocol == ProtocolDurable {
+			err = p.send(ctx, http.MethodPost, p.r.streamURL().String(), "text/plain", string(append(data, '\n')), http.StatusNoContent)
+		} else {
+			form.Set("topic", p.r.topic)
+			form.Set("data", string(data))
+			form.Set("id", p.r.updateID(n))
+			err = p.send(ctx, http.MethodPost, cfg.HubURL, "application/x-www-form-urlencoded", form.Encode(), 0)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -78,12 +84,23 @@ func (p *publisher) publishAll(ctx context.Context) error {
 	return nil
 }
 
-func (p *publisher) post(ctx context.Context, body string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.r.cfg.HubURL, strings.NewReader(body))
+// createStream creates the run's Durable Streams stream, as text/plain.
+func (p *publisher) createStream(ctx context.Context) error {
+	u := p.r.streamURL().String()
+	if err := p.send(ctx, http.MethodPut, u, "text/plain", "", http.StatusCreated); err != nil {
+		return fmt.Errorf("creating the stream %s: %w", u, err)
+	}
+	return nil
+}
+
+// send sends one request and fails unless the answer is want (any 2xx
+// when want is 0).
+func (p *publisher) send(ctx context.Context, method, u, contentType, body string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", contentType)
 	if p.r.cfg.PublisherToken != "" {
 		req.Header.Set("Authorization", "Bearer "+p.r.cfg.PublisherToken)
 	}
@@ -94,7 +111,7 @@ func (p *publisher) post(ctx context.Context, body string) error {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode/100 != 2 || want != 0 && resp.StatusCode != want {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ssehub/ssehub/sse"
@@ -97,17 +98,36 @@ func (s *subscriber) run(ctx context.Context, r *run, sem chan struct{}, headers
 			return
 		}
 		now := time.Now().UnixNano()
-		n, sent, ok := ParsePayload(ev.Data)
-		if !ok {
-			s.tr.recordUnexpected()
+		if r.cfg.Protocol != ProtocolDurable {
+			s.deliver(r, ev.Data, now, finish)
 			continue
 		}
-		s.lastDelivery = now
-		r.latency.Record(s.index, now-sent)
-		if s.tr.record(n) {
-			r.completed.Add(1)
-			finish()
+		// A data event carries every append since the reader's last one,
+		// each ended by the newline the publisher put after it; control
+		// events carry offsets.
+		if ev.Type != "data" {
+			continue
 		}
+		for line := range strings.SplitSeq(ev.Data, "\n") {
+			if line != "" {
+				s.deliver(r, line, now, finish)
+			}
+		}
+	}
+}
+
+// deliver accounts for one update's data received at now.
+func (s *subscriber) deliver(r *run, data string, now int64, finish func()) {
+	n, sent, ok := ParsePayload(data)
+	if !ok {
+		s.tr.recordUnexpected()
+		return
+	}
+	s.lastDelivery = now
+	r.latency.Record(s.index, now-sent)
+	if s.tr.record(n) {
+		r.completed.Add(1)
+		finish()
 	}
 }
 
@@ -182,6 +202,9 @@ func (r *run) subscribeHeader() http.Header {
 	h.Set("Cache-Control", "no-cache")
 	if r.cfg.SubscriberToken != "" {
 		h.Set("Authorization", "Bearer "+r.cfg.SubscriberToken)
+	}
+	if r.cfg.Protocol == ProtocolDurable {
+		return h // the offset is in the URL
 	}
 	switch r.cfg.Replay {
 	case ReplayFirst:

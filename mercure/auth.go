@@ -110,25 +110,6 @@ const (
 	fromCookie
 )
 
-// tokenFrom returns the request's token: the Authorization header wins
-// over the authorization query parameter, which wins over the cookie.
-func tokenFrom(r *http.Request, q url.Values, cookie string) (string, tokenSource, error) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		tok, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || tok == "" {
-			return "", fromHeader, errors.New(`Authorization header must be "Bearer <token>"`)
-		}
-		return tok, fromHeader, nil
-	}
-	if v, ok := q["authorization"]; ok {
-		return v[0], fromQuery, nil
-	}
-	if c, err := r.Cookie(cookie); err == nil && c.Value != "" {
-		return c.Value, fromCookie, nil
-	}
-	return "", fromNone, nil
-}
-
 // originAllowed reports whether a cookie-authorized request comes from an
 // allowed origin: its Origin header, or failing that the origin of its
 // Referer, must be in allowed ("*" allows any). A request with neither is

@@ -50,6 +50,12 @@ type access struct {
 	payload   json.RawMessage
 	expires   time.Time // zero: no exp claim
 	subject   string    // the sub claim; publish rates are counted per subject
+	// modern is set for a draft-08 access token, whose grants are the
+	// typed topic matchers below instead of the selectors above.
+	modern         bool
+	publishTyped   []hub.TypedSelector
+	subscribeTyped []hub.TypedSelector
+	payloads       []payloadGrant // of the subscribe grants, in token order
 }
 
 // earliest is the reserved Last-Event-ID that asks for the whole history.

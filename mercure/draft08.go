@@ -32,6 +32,24 @@ const (
 	matchURLPattern = "match_urlpattern"
 )
 
+// Names of the matcher types, as subscription events and the subscriptions
+// API give them (draft-08 §"Matcher Types": canonical case).
+const (
+	typeExact      = "exact"
+	typeURLPattern = "urlpattern"
+)
+
+// matchTypeOf returns the matcher type of a subscription's selector from
+// its hub.SubscriptionInfo.Kinds entry: a draft-08 matcher type, or "" for
+// a draft-07 selector.
+func matchTypeOf(kind string) string {
+	t, _, _ := strings.Cut(kind, " ")
+	return t
+}
+
+// isMatchType reports whether name is a matcher type this hub supports.
+func isMatchType(name string) bool { return name == typeExact || name == typeURLPattern }
+
 // isDraft08Subscribe reports whether a subscribe request's parameters are
 // draft-08's: a name in the reserved match namespace, or last_event_id.
 func isDraft08Subscribe(q url.Values) bool {
@@ -82,9 +100,13 @@ func (d draft08) parseSubscribe(q url.Values, h http.Header, lim limits) (*subsc
 			if err := validMatcherValue(v); err != nil {
 				return nil, badRequest("%s value %d %v", k, len(req.typed)+1, err)
 			}
-			t := hub.TypedSelector{Raw: v, Compile: compile}
+			// The Kind starts with the matcher type's name, which
+			// subscription events report (see matchTypeOf); a URL
+			// pattern's also names the base it resolves against, so that
+			// the Matcher caches one compilation per base.
+			t := hub.TypedSelector{Raw: v, Compile: compile, Kind: typeExact}
 			if compile != nil {
-				t.Kind = "urlpattern " + d.base
+				t.Kind = typeURLPattern + " " + d.base
 			}
 			req.typed = append(req.typed, t)
 		}
@@ -111,11 +133,19 @@ func (d draft08) parseSubscribe(q url.Values, h http.Header, lim limits) (*subsc
 // hub's own namespace, no control or format character in id or type, and
 // type "mercure" reserved for the hub's own events.
 func (d draft08) parsePublish(f url.Values, lim limits) (*hub.Update, error) {
+	// Draft-08 answers every limit of a publish request with 413, the
+	// number of topics included (draft-07 said nothing: 400 there).
+	if n := len(f["topic"]); n > lim.maxTopics {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("too many topic fields: %d, at most %d", n, lim.maxTopics)}
+	}
 	u, err := d.draft07.parsePublish(f, lim)
 	if err != nil {
 		return nil, err
 	}
 	for i, t := range u.Topics {
+		if err := noControl(t); err != nil {
+			return nil, badRequest("topic %d %v", i+1, err)
+		}
 		if t == "*" {
 			return nil, badRequest("topic %d is \"*\", reserved for the wildcard matcher", i+1)
 		}

@@ -3,6 +3,7 @@ package mercure
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"mime"
@@ -25,29 +26,16 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	// ever.
 	w.Header().Set("Connection", "close")
 	q, _ := url.ParseQuery(r.URL.RawQuery)
-	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
-	switch {
-	case err != nil:
-		httpErrorf(w, http.StatusUnauthorized, "%v", err)
-		return
-	case src == fromNone:
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		httpErrorf(w, http.StatusUnauthorized, "a publisher token is required")
+	acc, cred, aerr := s.authenticate(r, q, publisher, false)
+	if aerr == nil && acc == nil {
+		aerr = challenge("a publisher token is required")
+	}
+	if aerr != nil {
+		s.refuse(w, aerr)
 		return
 	}
-	acc, err := s.proto.access(tok, s.pub)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		httpErrorf(w, http.StatusUnauthorized, "publisher token refused: %v", err)
-		return
-	}
-	if src == fromCookie && !originAllowed(r, s.cfg.PublishOrigins) {
-		httpErrorf(w, http.StatusForbidden, "publishing with a cookie is not allowed from this origin (Origin %q, Referer %q)",
-			r.Header.Get("Origin"), r.Header.Get("Referer"))
-		return
-	}
-	if len(acc.publish) == 0 {
-		httpErrorf(w, http.StatusForbidden, "the token's mercure.publish claim allows no topic")
+	if len(acc.publish) == 0 && len(acc.publishTyped) == 0 {
+		s.refuse(w, scopeRefusal(cred.modern, "the token grants publishing to no topic"))
 		return
 	}
 	rateKey := "sub:" + acc.subject
@@ -60,8 +48,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 			s.cfg.PublishRate, s.cfg.PublishBurst)
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		httpErrorf(w, http.StatusUnsupportedMediaType, "Content-Type must be application/x-www-form-urlencoded, not %q", r.Header.Get("Content-Type"))
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != formType {
+		httpErrorf(w, http.StatusUnsupportedMediaType, "Content-Type must be %s, not %q", formType, r.Header.Get("Content-Type"))
 		return
 	}
 	// URL encoding at most triples the data; the rest is room for the
@@ -91,15 +79,15 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		httpErrorf(w, http.StatusBadRequest, "form does not parse: %v", err)
 		return
 	}
-	u, err := s.publishProtocol(r).parsePublish(form, s.lim)
+	u, err := s.publishProtocol(r, cred.modern).parsePublish(form, s.lim)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	m := s.hub.Matcher()
 	for _, t := range u.Topics {
-		if !m.MatchAny(acc.publish, []string{t}) {
-			httpErrorf(w, http.StatusForbidden, "the token's mercure.publish claim does not allow topic %q", t)
+		if !acc.mayPublish(m, t) {
+			s.refuse(w, scopeRefusal(cred.modern, fmt.Sprintf("the token does not grant publishing to topic %q", t)))
 			return
 		}
 	}
@@ -146,12 +134,22 @@ func (s *Server) storeUpdate(ctx context.Context, w http.ResponseWriter, u *hub.
 // while the store is unavailable.
 const retryAfterUnavailable = "1"
 
+// scopeRefusal is the answer to a valid token that does not grant what it
+// is used for: 403 insufficient_scope, with no challenge for draft-07
+// tokens as before.
+func scopeRefusal(modern bool, msg string) *authError {
+	if !modern {
+		return &authError{status: http.StatusForbidden, msg: msg}
+	}
+	return insufficientScope("%s", msg)
+}
+
 // publishProtocol returns the draft whose rules a publish request follows.
 // Both drafts publish with the same form; draft-08's rules are stricter
 // (reserved topics, id and type characters), and apply when the hub is
-// restricted to draft-08.
-func (s *Server) publishProtocol(r *http.Request) protocol {
-	if s.cfg.Draft == "08" {
+// restricted to draft-08 or the publisher presents a draft-08 token.
+func (s *Server) publishProtocol(r *http.Request, modern bool) protocol {
+	if s.cfg.Draft == "08" || modern {
 		return draft08{base: s.hubURL(r)}
 	}
 	return s.proto

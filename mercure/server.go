@@ -44,6 +44,9 @@ const (
 	DefaultShutdownRetry  = 2 * time.Second
 	DefaultCoalesce       = time.Millisecond
 	DefaultCookieName     = "mercureAuthorization"
+	// DefaultMaxTokenStream bounds the life of a draft-08 stream opened
+	// with a token (Config.MaxTokenStream).
+	DefaultMaxTokenStream = 24 * time.Hour
 	// DefaultSubscriptionEvents and DefaultSubscriptionEventBytes bound
 	// the in-memory history of subscription events (Config.SubscriptionStore).
 	DefaultSubscriptionEvents     = 10_000
@@ -112,6 +115,33 @@ type Config struct {
 	PublishOrigins []string
 	// CookieName is the authorization cookie; "" means mercureAuthorization.
 	CookieName string
+
+	// Issuers are the trusted issuers of draft-08 access tokens (RFC 9068
+	// JWT access tokens with authorization_details), each with its keys.
+	// Empty: every draft-08 token is refused. Draft-07 tokens are checked
+	// with PublisherJWTKey and SubscriberJWTKey as before.
+	Issuers []Issuer
+	// Audience is the hub's resource identifier, which the aud claim of
+	// draft-08 access tokens must contain and the protected resource
+	// metadata names: "" means PublicURL. With Issuers, one of them is
+	// required (draft-08: a hub is configured with its identifier; a
+	// request's Host would let a token minted for another hub through).
+	Audience string
+	// JWTAlgorithms is the allowlist of signature algorithms of draft-08
+	// access tokens: empty means EdDSA, ES256, ES384, ES512, RS256, RS384,
+	// RS512, PS256, PS384, PS512, HS256, HS384 and HS512. "none" is never
+	// accepted; each key verifies only the algorithms of its type.
+	JWTAlgorithms []string
+	// AccessTokenCookie is the cookie draft-08 requests present their
+	// access token in: "" means DefaultAccessTokenCookie. Its __Secure-
+	// prefix keeps browsers from sending it over plain HTTP: name it
+	// without the prefix for development over http://.
+	AccessTokenCookie string
+	// MaxTokenStream bounds the life of a draft-08 stream opened with a
+	// token, whatever the token's exp (draft-08 §"Subscribers": exp alone
+	// cannot revoke a connection): 0 means DefaultMaxTokenStream, negative
+	// no bound but exp.
+	MaxTokenStream time.Duration
 
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
@@ -233,6 +263,11 @@ type Server struct {
 	ownsEvents  bool
 	proto       protocol
 	pub, sub    *verifier
+	tokens      *accessTokens // draft-08 access tokens
+	// metadataURL is the URL of the protected resource metadata, given in
+	// Bearer challenges; "" when the hub serves none.
+	metadataURL string
+	metadata    resourceMetadata
 	keys        idempotency.Store // nil: Idempotency-Key ignored
 	lim         limits
 	log         *slog.Logger
@@ -290,6 +325,8 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.ShutdownRetry, DefaultShutdownRetry)
 	setDefault(&c.Coalesce, DefaultCoalesce)
 	setDefault(&c.CookieName, DefaultCookieName)
+	setDefault(&c.AccessTokenCookie, DefaultAccessTokenCookie)
+	setDefault(&c.MaxTokenStream, DefaultMaxTokenStream)
 	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
 	setDefault(&c.PublishRate, DefaultPublishRate)
 	setDefault(&c.PublishBurst, DefaultPublishBurst)
@@ -307,6 +344,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if s.sub, err = newVerifier("subscriber", c.SubscriberJWTKey, c.SubscriberJWTAlg); err != nil {
+		return nil, err
+	}
+	if err := s.setupAccessTokens(); err != nil {
 		return nil, err
 	}
 	s.store = c.Store
@@ -412,6 +452,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(HubPath, s)
 	mux.Handle(HubPath+"/", s)
 	mux.Handle(HealthPath, s)
+	mux.Handle(ProtectedResourceMetadataPath, s)
 	mux.Handle(MetricsPath, s)
 }
 
@@ -457,14 +498,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == HubPath:
 		switch r.Method {
-		case http.MethodGet, http.MethodHead:
+		case http.MethodGet, http.MethodHead, methodQuery:
 			s.subscribe(w, r)
 		case http.MethodPost:
 			s.publish(w, r)
 		case http.MethodOptions:
+			w.Header().Set("Allow", hubMethods)
+			w.Header().Set("Accept-Query", formType)
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			w.Header().Set("Allow", "GET, POST, OPTIONS")
+			w.Header().Set("Allow", hubMethods)
 			httpErrorf(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 		}
 	case p == SubscriptionsPath || strings.HasPrefix(p, SubscriptionsPath+"/"):
@@ -497,6 +540,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	case p == MetricsPath:
 		s.metrics.ServeHTTP(w, r)
+	case p == ProtectedResourceMetadataPath:
+		s.resourceMetadata(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -518,11 +563,14 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Methods", hubMethods)
 		h.Set("Access-Control-Allow-Headers", "Authorization, Cache-Control, Content-Type, Idempotency-Key, Last-Event-ID")
 		h.Set("Access-Control-Max-Age", "600")
 	}
 }
+
+// hubMethods are the methods of the hub endpoint.
+const hubMethods = "GET, HEAD, POST, QUERY, OPTIONS"
 
 // httpErrorf answers with status and a one-line plain-text reason.
 func httpErrorf(w http.ResponseWriter, status int, format string, args ...any) {

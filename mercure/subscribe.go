@@ -3,8 +3,13 @@ package mercure
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,16 +18,24 @@ import (
 	"github.com/ssehub/ssehub/hub"
 )
 
-// subscribe serves GET /.well-known/mercure: an event stream of the updates
-// matching the request's topic selectors.
+// methodQuery is the safe HTTP method with a body (RFC 10008), with which
+// a subscriber sends parameters too long for a URL in a form body.
+const methodQuery = "QUERY"
+
+// formType is the media type of publish forms and QUERY bodies.
+const formType = "application/x-www-form-urlencoded"
+
+// subscribe serves GET, HEAD and QUERY /.well-known/mercure: an event
+// stream of the updates matching the request's topic selectors.
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.RawQuery) > s.cfg.MaxQueryBytes {
-		httpErrorf(w, http.StatusRequestURITooLong, "query string is %d bytes, at most %d", len(r.URL.RawQuery), s.cfg.MaxQueryBytes)
+	if q, _ := acceptQuality(r.Header.Values("Accept"), "text/event-stream"); q == 0 {
+		httpErrorf(w, http.StatusNotAcceptable, "a subscription is an event stream: the Accept field %q does not allow text/event-stream",
+			strings.Join(r.Header.Values("Accept"), ", "))
 		return
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := s.subscribeParams(w, r)
 	if err != nil {
-		httpErrorf(w, http.StatusBadRequest, "query string does not parse: %v", err)
+		writeError(w, err)
 		return
 	}
 	proto, err := s.subscribeProtocol(r, q)
@@ -52,26 +65,23 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok, src, err := tokenFrom(r, q, s.cfg.CookieName)
-	if err != nil {
-		httpErrorf(w, http.StatusUnauthorized, "%v", err)
+	_, is08 := proto.(draft08)
+	acc, cred, aerr := s.authenticate(r, q, subscriber, is08)
+	if aerr != nil {
+		s.refuse(w, aerr)
 		return
 	}
-	acc := &access{}
-	switch {
-	case src != fromNone:
-		if acc, err = s.proto.access(tok, s.sub); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			httpErrorf(w, http.StatusUnauthorized, "subscriber token refused: %v", err)
+	src := cred.src
+	if acc == nil {
+		if !s.cfg.Anonymous {
+			s.refuse(w, challenge("a subscriber token is required: this hub does not allow anonymous subscribers"))
 			return
 		}
-	case !s.cfg.Anonymous:
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		httpErrorf(w, http.StatusUnauthorized, "a subscriber token is required: this hub does not allow anonymous subscribers")
-		return
+		acc = &access{}
 	}
 
-	hreq := hub.SubscribeRequest{Selectors: req.selectors, Typed: req.typed, Private: acc.subscribe, Payload: acc.payload}
+	hreq := hub.SubscribeRequest{Selectors: req.selectors, Typed: req.typed, Private: acc.subscribe,
+		PrivateTyped: acc.subscribeTyped, Payload: acc.payloadFor(s.hub.Matcher(), req)}
 	if req.replay {
 		// An id no longer in history (or never in it) gets what history
 		// still holds, and the response says "earliest": the subscriber
@@ -94,7 +104,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		hreq.Notify = woken.stamp
 	}
 	var sub feed
-	if s.events != nil && len(acc.subscribe) > 0 {
+	if s.events != nil && acc.private() {
 		// Subscription events are private: only a subscriber with a
 		// subscribe claim can receive them, from their own history.
 		sub, err = s.subscribeMerged(r.Context(), hreq, req)
@@ -172,6 +182,54 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	defer endEvents()
 	s.stream(r.Context(), w, rc, sub, acc.expires, woken)
+}
+
+// subscribeParams returns a subscribe request's parameters: its query
+// string's, and for QUERY those of its form body too (draft-08
+// §"Subscription": the union of both, the query string's first, so that a
+// single-valued parameter given in both is the query string's).
+func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if len(r.URL.RawQuery) > s.cfg.MaxQueryBytes {
+		return nil, &httpError{http.StatusRequestURITooLong, fmt.Sprintf("query string is %d bytes, at most %d", len(r.URL.RawQuery), s.cfg.MaxQueryBytes)}
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("query string does not parse: %v", err)
+	}
+	if r.Method != methodQuery {
+		return q, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" && r.ContentLength == 0 {
+		return q, nil // no body: the parameters are in the query string
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != formType {
+		w.Header().Set("Accept-Query", formType)
+		return nil, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("a QUERY subscription's body must be %s, not %q", formType, ct)}
+	}
+	rc := http.NewResponseController(w)
+	if s.cfg.BodyTimeout > 0 {
+		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) // unsupported: only the size bounds it
+	}
+	defer rc.SetReadDeadline(time.Time{})
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxQueryBytes)))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the QUERY body is larger than %d bytes", tooBig.Limit)}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, &httpError{http.StatusRequestTimeout, fmt.Sprintf("the request body did not arrive within %s", s.cfg.BodyTimeout)}
+	case err != nil:
+		return nil, badRequest("reading the request body: %v", err)
+	}
+	fq, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, badRequest("form body does not parse: %v", err)
+	}
+	for k, vs := range fq {
+		q[k] = append(q[k], vs...)
+	}
+	return q, nil
 }
 
 // subscribeMerged subscribes to the hub's updates and to its subscription

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,11 +27,27 @@ Publishing starts once every subscriber has received its response headers
 every subscriber has every update, when nothing arrived for -drain-timeout, or
 after -timeout.
 
+With -durable, it load-tests a Durable Streams server instead (ssehub's under
+/v1/stream/, or any other): it creates a text/plain stream, reads it live over
+SSE with -subscribers readers (offset=now&live=sse), appends -updates
+timestamped lines at -rate and reports the same figures, latency being from
+the append's start to the reader's receipt. With -appenders N it measures
+writes instead: it creates -streams streams, then N writers append -updates
+times in all (round-robin over the streams, each waiting for its answer) and
+it reports appends per second, append latency and, with -pid, the server's
+CPU per append and memory per stream.
+
 Examples:
 
   ssehub bench -hub http://127.0.0.1:8080/.well-known/mercure -jwt-key secret \
     -subscribers 1000 -updates 2000 -pid $(pgrep -n ssehub) -plot latency.png
-  ssehub bench -subscribers 100 -updates 5000 -replay first -json`
+  ssehub bench -subscribers 100 -updates 5000 -replay first -json
+  ssehub bench -durable http://127.0.0.1:8080/v1/stream/ -subscribers 1000 \
+    -updates 500 -rate 50 -pid $(pgrep -n ssehub)
+  ssehub bench -durable http://127.0.0.1:8080/v1/stream/ -appenders 64 \
+    -streams 1000 -updates 20000 -pid $(pgrep -n ssehub)
+  ssehub bench -durable http://127.0.0.1:8080/v1/stream/ -appenders 64 \
+    -streams 10000 -updates 0 -pid $(pgrep -n ssehub)     # memory per idle stream`
 
 // benchFlags are the parsed flags of ssehub bench.
 type benchFlags struct {
@@ -42,6 +58,8 @@ type benchFlags struct {
 	quiet      bool
 	cpuProfile string
 	metricsURL string
+	durable    string
+	appends    loadgen.AppendConfig
 }
 
 func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
@@ -49,7 +67,10 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	c := &f.cfg
 	fs := m.newFlagSet("bench", benchSynopsis)
 	fs.StringVar(&c.HubURL, "hub", "http://127.0.0.1:8080/.well-known/mercure", "the hub's URL")
-	fs.StringVar(&c.Topic, "topic", "", "topic to publish and subscribe to (default: one unique to the run)")
+	fs.StringVar(&c.Topic, "topic", "", "topic to publish and subscribe to, or with -durable the stream's name\n(default: one unique to the run)")
+	fs.StringVar(&f.durable, "durable", "", "benchmark the Durable Streams server whose stream root is this `URL`\n(e.g. http://127.0.0.1:8080/v1/stream/) instead of the Mercure hub at -hub")
+	fs.IntVar(&f.appends.Appenders, "appenders", 0, "with -durable: measure appends instead of readers, from this many concurrent writers")
+	fs.IntVar(&f.appends.Streams, "streams", 1, "with -appenders: streams to create and spread the appends over")
 	fs.IntVar(&c.Subscribers, "subscribers", 100, "subscribers that read and are measured")
 	fs.IntVar(&c.Slow, "slow", 0, "extra subscribers that connect but never read (slow consumers);\ntheir figures are kept out of the others'")
 	fs.IntVar(&c.Updates, "updates", 1000, "updates to publish")
@@ -80,6 +101,15 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q: ssehub bench takes only flags", fs.Arg(0))}
 	}
+	if f.durable != "" {
+		c.Protocol, c.HubURL = loadgen.ProtocolDurable, f.durable
+		if f.metricsURL == "" {
+			f.metricsURL = "off" // the write-delay histogram is the Mercure hub's
+		}
+	}
+	if f.appends.Appenders != 0 {
+		return f, f.validateAppends(fs)
+	}
 	switch f.metricsURL {
 	case "":
 		c.MetricsURL = loadgen.MetricsURL(c.HubURL)
@@ -96,6 +126,8 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 		return nil, usageError{fmt.Errorf("-rate %g: must not be negative", c.Rate)}
 	case c.Replay != loadgen.ReplayNone && c.Replay != loadgen.ReplayFirst && c.Replay != loadgen.ReplayEarliest:
 		return nil, usageError{fmt.Errorf("-replay %q: want first or earliest", c.Replay)}
+	case c.Protocol == loadgen.ProtocolDurable && c.Replay == loadgen.ReplayFirst:
+		return nil, usageError{errors.New("-replay first: with -durable, only -replay earliest (offset=-1)")}
 	case c.Replay == loadgen.ReplayFirst && c.Updates < 2:
 		return nil, usageError{errors.New("-replay first needs -updates 2 or more")}
 	case c.SourceAddrs > 254:
@@ -106,10 +138,40 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	return f, nil
 }
 
+// validateAppends checks the flags of an append run (-durable with
+// -appenders) and copies the shared ones into f.appends.
+func (f *benchFlags) validateAppends(fs *flag.FlagSet) error {
+	a, c := &f.appends, &f.cfg
+	var readerFlags []string
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "subscribers", "slow", "rate", "replay", "idle", "h2", "h2-streams", "source-addrs", "jwt-key", "publisher-token", "subscriber-token", "topic":
+			readerFlags = append(readerFlags, "-"+fl.Name)
+		}
+	})
+	switch {
+	case f.durable == "":
+		return usageError{errors.New("-appenders: measures a Durable Streams server, give its stream root with -durable")}
+	case len(readerFlags) > 0:
+		return usageError{fmt.Errorf("%s: not used when -appenders measures writes", strings.Join(readerFlags, ", "))}
+	case a.Appenders < 0 || a.Streams < 1:
+		return usageError{errors.New("-appenders must be positive and -streams at least 1")}
+	case c.Updates < 0 || c.Payload < 0:
+		return usageError{errors.New("-updates and -payload must not be negative")}
+	case !strings.HasPrefix(f.durable, "http://") && !strings.HasPrefix(f.durable, "https://"):
+		return usageError{fmt.Errorf("-durable %q: want an http:// or https:// URL", f.durable)}
+	}
+	a.URL, a.Appends, a.Payload, a.PID, a.Timeout = f.durable, c.Updates, c.Payload, c.PID, c.Timeout
+	return nil
+}
+
 func runBench(ctx context.Context, m *Main, args []string) error {
 	f, err := parseBenchFlags(m, args)
 	if err != nil {
 		return err
+	}
+	if f.appends.Appenders > 0 {
+		return runAppendBench(ctx, m, f)
 	}
 	c := &f.cfg
 	if f.jwtKey != "" {
@@ -177,12 +239,17 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 }
 
 func writePlotFile(path string, res *loadgen.Result) error {
+	title := fmt.Sprintf("%d subscribers × %d updates of %d B — %d deliveries", res.Subscribers, res.Updates, res.PayloadBytes, res.Delivered)
+	return writeSnapshotPlot(path, res.Latency(), title)
+}
+
+// writeSnapshotPlot draws the latency distribution s to a PNG file at path.
+func writeSnapshotPlot(path string, s loadgen.Snapshot, title string) error {
 	out, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("creating the plot file: %w", err)
 	}
-	title := fmt.Sprintf("%d subscribers × %d updates of %d B — %d deliveries", res.Subscribers, res.Updates, res.PayloadBytes, res.Delivered)
-	err = loadgen.WritePlot(out, res.Latency(), title)
+	err = loadgen.WritePlot(out, s, title)
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("writing %s: %w", path, cerr)
 	}
@@ -200,6 +267,9 @@ func printSummary(w io.Writer, r *loadgen.Result, plotPath string) {
 		rate = fmt.Sprintf("at %g/s", r.Rate)
 	}
 	fmt.Fprintf(w, "ssehub bench → %s\n", r.Hub)
+	if r.Protocol == loadgen.ProtocolDurable {
+		fmt.Fprintf(w, "  stream:         %s (readers over SSE, appends as updates)\n", r.Topic)
+	}
 	fmt.Fprintf(w, "  %d subscribers", r.Subscribers)
 	if r.Slow.Subscribers > 0 {
 		fmt.Fprintf(w, " (+%d slow)", r.Slow.Subscribers)
@@ -295,6 +365,12 @@ func newProgressPrinter(w io.Writer) func(loadgen.Progress) {
 		case "connect":
 			frac = ratio(int64(p.Connected), int64(p.Subscribers))
 			what = fmt.Sprintf("connected %d/%d", p.Connected, p.Subscribers)
+		case "create":
+			frac = ratio(int64(p.Connected), int64(p.Subscribers))
+			what = fmt.Sprintf("created %d/%d streams", p.Connected, p.Subscribers)
+		case "append":
+			frac = ratio(int64(p.Published), int64(p.Updates))
+			what = fmt.Sprintf("appended %d/%d", p.Published, p.Updates)
 		case "publish-history":
 			frac = ratio(int64(p.Published), int64(p.Updates))
 			what = fmt.Sprintf("published %d/%d", p.Published, p.Updates)
@@ -338,4 +414,62 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// runAppendBench runs ssehub bench -durable … -appenders N.
+func runAppendBench(ctx context.Context, m *Main, f *benchFlags) error {
+	a := f.appends
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if !f.quiet {
+		a.Progress = newProgressPrinter(m.Stderr)
+	}
+	res, runErr := loadgen.RunAppends(ctx, a)
+	if !f.quiet {
+		finishProgress(m.Stderr)
+	}
+	if res == nil {
+		return runErr
+	}
+	if f.plotPath != "" && res.Appended > 0 {
+		title := fmt.Sprintf("%d appends of %d B by %d writers into %d stream(s) — append latency", res.Appended, res.PayloadBytes, res.Appenders, res.Created)
+		if err := writeSnapshotPlot(f.plotPath, res.Latency(), title); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(m.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fmt.Errorf("writing the JSON result: %w", err)
+		}
+		return runErr
+	}
+	w := m.Stdout
+	fmt.Fprintf(w, "ssehub bench → %s (Durable Streams appends)\n", res.URL)
+	fmt.Fprintf(w, "  %d appends of %d bytes by %d concurrent writers into %d stream(s)\n", res.Appends, res.PayloadBytes, res.Appenders, res.Streams)
+	fmt.Fprintf(w, "  stopped:        %s after %.2f s\n", res.Stop, res.ElapsedSecond)
+	fmt.Fprintf(w, "  created:        %d streams in %.3f s\n", res.Created, res.CreateSeconds)
+	fmt.Fprintf(w, "  appended:       %d of %d (%d refused) in %.3f s: %.0f appends/s\n", res.Appended, res.Appends, res.Failed, res.AppendSeconds, res.AppendsPerSecond)
+	l := res.LatencyUS
+	fmt.Fprintf(w, "  latency:        p50 %s   p90 %s   p99 %s   max %s   (request to acknowledgement, %d appends)\n", us(l.P50), us(l.P90), us(l.P99), us(l.Max), l.Count)
+	if p := res.Server; p != nil {
+		fmt.Fprintf(w, "  server (pid %d): CPU %.2f s = %.1f µs per append   RSS %s → %s → %s (%+.0f B per stream)\n",
+			p.PID, p.CPUSeconds, p.CPUPerAppendUS, mib(p.RSSStartBytes), mib(p.RSSCreateBytes), mib(p.RSSEndBytes), p.RSSPerStreamB)
+	}
+	if g := res.Generator; g != nil {
+		fmt.Fprintf(w, "  generator:      CPU %.2f s, %.0f%% of its %d CPU(s)\n", g.CPUSeconds, 100*g.Busy, g.CPUs)
+	}
+	if f.plotPath != "" {
+		fmt.Fprintf(w, "  plot:           %s\n", f.plotPath)
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(w, "  error:          %s\n", e)
+	}
+	return runErr
 }

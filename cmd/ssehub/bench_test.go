@@ -154,6 +154,10 @@ func TestBench_BadFlagsExitTwoWithAClearMessage(t *testing.T) {
 		{"a hub that is not a URL", []string{"-hub", "localhost:8080"}, `-hub "localhost:8080": want an http:// or https:// URL`},
 		{"a stray argument", []string{"now"}, `unexpected argument "now"`},
 		{"too many source addresses", []string{"-source-addrs", "300"}, "at most 254"},
+		{"appenders without a Durable Streams server", []string{"-appenders", "4"}, "give its stream root with -durable"},
+		{"appenders with a reader's flag", []string{"-durable", "http://127.0.0.1:1/v1/stream/", "-appenders", "4", "-subscribers", "10"}, "-subscribers: not used when -appenders measures writes"},
+		{"no stream to append to", []string{"-durable", "http://127.0.0.1:1/v1/stream/", "-appenders", "4", "-streams", "0"}, "-streams at least 1"},
+		{"a Durable Streams replay from the first id", []string{"-durable", "http://127.0.0.1:1/v1/stream/", "-replay", "first"}, "only -replay earliest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,6 +219,48 @@ func TestBench_MeasuresTheRealHubEndToEnd(t *testing.T) {
 	}
 	if res.Expected != 245 || res.Distinct != 245 || res.Stop != "complete" {
 		t.Errorf("replay result = %+v, want 245 of 245", res)
+	}
+}
+
+func TestBench_MeasuresTheRealDurableStreamsServerEndToEnd(t *testing.T) {
+	s := startServer(t)
+	root := s.url + "/v1/stream/"
+	pid := itoa(s.cmd.Process.Pid)
+	code, stdout, stderr := runMain(t, "", nil, "bench", "-durable", root, "-subscribers", "10", "-updates", "30", "-pid", pid, "-json", "-quiet")
+	if code != exitOK {
+		t.Fatalf("readers: exit %d: %s", code, stderr)
+	}
+	var readers struct {
+		Protocol                 string
+		Expected, Distinct, Lost int64
+		OutOfOrder               int64 `json:"out_of_order"`
+		Stop                     string
+		HubProcess               *struct{ PID int } `json:"hub_process"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &readers); err != nil {
+		t.Fatal(err)
+	}
+	if readers.Protocol != "durable" || readers.Expected != 300 || readers.Distinct != 300 || readers.OutOfOrder != 0 || readers.Stop != "complete" || readers.HubProcess == nil {
+		t.Errorf("readers = %+v, want all 300 deliveries in order, with the server's figures", readers)
+	}
+
+	code, stdout, stderr = runMain(t, "", nil, "bench", "-durable", root, "-appenders", "4", "-streams", "5", "-updates", "40", "-pid", pid, "-json", "-quiet")
+	if code != exitOK {
+		t.Fatalf("appends: exit %d: %s", code, stderr)
+	}
+	var appends struct {
+		Created, Appended int64
+		Stop              string
+		Server            *struct {
+			RSSPerStream float64 `json:"rss_per_stream_bytes"`
+			CPUSeconds   float64 `json:"cpu_seconds"`
+		} `json:"server_process"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &appends); err != nil {
+		t.Fatal(err)
+	}
+	if appends.Created != 5 || appends.Appended != 40 || appends.Stop != "complete" || appends.Server == nil {
+		t.Errorf("appends = %+v, want 5 streams, 40 appends and the server's figures", appends)
 	}
 }
 

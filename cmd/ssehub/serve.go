@@ -66,6 +66,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	uiKey := fs.String("ui-key", "", "operator key of the console at /ui (at least 16 characters); empty (the default)\nserves no console. Keep it secret: the console can read and publish everything")
 	logs := addLogFlags(fs)
 	hubCfg := addHubFlags(fs)
+	authF := addAuthFlags(fs, hubCfg)
 	storeURL := addStoreFlag(fs)
 	netLim := addNetFlags(fs, hubCfg)
 	tlsF := addTLSFlags(fs)
@@ -82,6 +83,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	netLim.admission.Logger = logger
 	hubLimits(hubCfg)
+	if err := authF.apply(); err != nil {
+		return err
+	}
 	guard, err := netLim.guard()
 	if err != nil {
 		return err

@@ -10,8 +10,8 @@ import (
 	"github.com/ssehub/ssehub/durable"
 )
 
-// BenchmarkStore measures a durable.Store: appends of 200 bytes into one
-// stream and spread over 1,000 streams (from GOMAXPROCS×8 goroutines, so
+// BenchmarkStore measures a durable.Store: appends of 200 bytes one at a
+// time, into one stream and spread over 1,000 streams (from GOMAXPROCS×8 goroutines, so
 // that a store with group commit can share its syncs), and the fan-out of
 // one append to 1,000 waiting readers. open returns a new, empty store;
 // BenchmarkStore closes it.
@@ -48,6 +48,25 @@ func BenchmarkStore(b *testing.B, open func(b *testing.B) durable.Store) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 	}
+	b.Run("AppendOneWriter", func(b *testing.B) {
+		// One append at a time: the latency of a durable append, with
+		// no other writer to share a commit with.
+		s := open(b)
+		defer s.Close()
+		ctx := context.Background()
+		if _, err := s.Create(ctx, "one", durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain"}}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		b.ResetTimer()
+		for range b.N {
+			if _, err := s.Append(ctx, "one", req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	})
 	b.Run("AppendOneStream", func(b *testing.B) { appends(b, 1) })
 	b.Run("Append1000Streams", func(b *testing.B) { appends(b, 1000) })
 	b.Run("FanOut1000Waiters", func(b *testing.B) {

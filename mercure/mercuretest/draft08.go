@@ -201,7 +201,7 @@ func testDraftsSideBySide(t *testing.T, open func(*testing.T) hub.Store) {
 // testDraft08Publish: §"Publication" on a hub restricted to draft-08: 200
 // with the id as text/plain, and the 400 rules.
 func testDraft08Publish(t *testing.T, open func(*testing.T) hub.Store) {
-	h := newHarness(t, open, func(c *mercure.Config) { withDraft08Base(c); c.Draft = "08" })
+	h := newHarness(t, open, func(c *mercure.Config) { withIssuer(c); c.Draft = "08" })
 	cases := []struct {
 		name string
 		form url.Values
@@ -223,10 +223,16 @@ func testDraft08Publish(t *testing.T, open func(*testing.T) hub.Store) {
 		{"ATypeWithAControlCharacterIs400", form("topic", "urn:t", "type", "a\x1bb"), http.StatusBadRequest},
 		{"TypeMercureIs400", form("topic", "urn:t", "type", "mercure"), http.StatusBadRequest},
 		{"ARetryThatIsNotDigitsIs400", form("topic", "urn:t", "retry", "+5"), http.StatusBadRequest},
+		{"ATopicWithAControlCharacterIs400", form("topic", "urn:t\x01"), http.StatusBadRequest},
+		{"ATopicWithAFormatCharacterIs400", form("topic", "urn:t\u202e"), http.StatusBadRequest},
+		{"MoreTopicsThanTheLimitIs413", url.Values{"topic": slices.Repeat([]string{"urn:t"}, mercure.DefaultMaxTopics+1)}, http.StatusRequestEntityTooLarge},
+		{"DataOverTheLimitIs413", form("topic", "urn:t", "data", strings.Repeat("x", mercure.DefaultMaxDataBytes+1)), http.StatusRequestEntityTooLarge},
+		{"AnIDOverTheLimitIs413", form("topic", "urn:t", "id", strings.Repeat("x", mercure.DefaultMaxIDBytes+1)), http.StatusRequestEntityTooLarge},
+		{"AnUnknownFieldIsIgnored", form("topic", "urn:t", "future_field", "x"), http.StatusOK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.do(h.publishReq(c.form.Encode(), pubToken(t, "*")))
+			r := h.do(h.publishReq(c.form.Encode(), pubToken08(t, "*")))
 			if r.status != c.want || strings.TrimSpace(r.body) == "" {
 				t.Fatalf("publish %v = %d %q, want %d with a body", c.form, r.status, r.body, c.want)
 			}

@@ -154,8 +154,15 @@ func (h *harness) subscribe(query string, header http.Header) *stream {
 
 func (h *harness) trySubscribe(query string, header http.Header) (*stream, int, string) {
 	h.t.Helper()
+	return h.open(http.MethodGet, query, nil, header)
+}
+
+// open sends a subscribe request and returns its stream when the answer is
+// 200, else the status and the body.
+func (h *harness) open(method, query string, body io.Reader, header http.Header) (*stream, int, string) {
+	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+mercure.HubPath+"?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, method, h.srv.URL+mercure.HubPath+"?"+query, body)
 	for k, v := range header {
 		req.Header[k] = v
 	}

@@ -37,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Replay_DuplicatedIDResolvesToItsEarliestOccurrence", testDuplicateIDs},
 		{"Publish_AnswersIDAsTextPlain", testPublishAnswer},
 		{"Publish_TokenSourcesAndRefusals", testPublishAuth},
+		{"Draft08_Authorization_Subscribers", testDraft08Subscribers},
+		{"Draft08_Authorization_EventReplay", testDraft08EventReplay},
 		{"Publish_IdempotencyKey", testIdempotencyKey},
 		{"Publish_BadInputRefusedAndNothingLost", testBadInput},
 		{"Subscriptions_EventsAndAPI", testSubscriptions},
@@ -50,6 +52,9 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Draft08_Reconciliation_LastEventID", testDraft08Replay},
 		{"Draft08_Publication", testDraft08Publish},
 		{"Drafts_SideBySide", testDraftsSideBySide},
+		{"Draft08_Subscription_QueryMethod", testDraft08QueryMethod},
+		{"Subscription_AcceptWithoutEventStreamIs406", testNotAcceptable},
+		{"Draft08_ActiveSubscriptions_EventsAndAPI", testDraft08SubscriptionEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

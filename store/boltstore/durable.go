@@ -39,19 +39,20 @@ type StreamsOptions struct {
 // each name to its metadata; bucket "records" maps the stream's ID and a
 // record's position (both big-endian, so one stream's records are one key
 // range in position order) to the record; a read is a cursor seek into
-// that range and never touches other streams. Writes go through bbolt's
-// Batch: concurrent appends share one transaction and one fsync (group
-// commit), and each returns only after that fsync. It is safe for
-// concurrent use by one process.
+// that range and never touches other streams. Writes are group-committed
+// (committer): concurrent appends share one transaction and one fsync, a
+// lone append is committed at once, and each returns only after its fsync.
+// It is safe for concurrent use by one process.
 type Streams struct {
-	db   *bolt.DB
-	path string
+	db     *bolt.DB
+	path   string
+	commit *committer
 
 	mu      sync.Mutex
 	waiters map[string]chan struct{}
 	closed  bool
 	done    chan struct{}
-	swept   sync.WaitGroup
+	bg      sync.WaitGroup // the sweep and the committer
 }
 
 var _ durable.Store = (*Streams)(nil)
@@ -85,7 +86,12 @@ func OpenStreams(path string, opts StreamsOptions) (*Streams, error) {
 		return nil, fmt.Errorf("boltstore: open %s: create buckets: %w", path, err)
 	}
 	s := &Streams{db: db, path: path, waiters: map[string]chan struct{}{}, done: make(chan struct{})}
-	s.swept.Add(1)
+	s.commit = newCommitter(db, s.done)
+	s.bg.Add(2)
+	go func() {
+		defer s.bg.Done()
+		s.commit.run()
+	}()
 	go s.sweep(cmpOr(opts.Sweep, DefaultSweep))
 	return s, nil
 }
@@ -98,7 +104,7 @@ func cmpOr(d, def time.Duration) time.Duration {
 }
 
 func (s *Streams) sweep(every time.Duration) {
-	defer s.swept.Done()
+	defer s.bg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -157,14 +163,14 @@ func (s *Streams) notify(name string) {
 }
 
 // write runs fn in a group-committed write transaction and wakes name's
-// waiters after the commit. fn may run more than once (bbolt retries a
-// failed batch one function at a time), so it only sets its results.
+// waiters after the commit. fn may run more than once (see committer.do),
+// so it only sets its results.
 func (s *Streams) write(ctx context.Context, op, name string, fn func(*boltTxn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var ruleErr error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.commit.do(func(tx *bolt.Tx) error {
 		ruleErr = fn(&boltTxn{tx: tx})
 		if ruleErr != nil && !isRule(ruleErr) {
 			return ruleErr
@@ -335,7 +341,7 @@ func (s *Streams) Close() error {
 	s.closed = true
 	close(s.done)
 	s.mu.Unlock()
-	s.swept.Wait()
+	s.bg.Wait()
 	return s.db.Close()
 }
 
