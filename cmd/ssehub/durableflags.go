@@ -29,34 +29,40 @@ func addDurableFlags(fs *flag.FlagSet) *durableFlags {
 	fs.IntVar(&f.cfg.MaxReadBytes, "durable-max-read", durable.DefaultMaxReadBytes, "about how many `bytes` one Durable Streams read response carries")
 	fs.DurationVar(&f.cfg.LongPoll, "durable-long-poll", durable.DefaultLongPoll, "how long a long-poll read waits for data before its 204")
 	fs.DurationVar(&f.cfg.SSEDuration, "durable-sse-duration", durable.DefaultSSEDuration, "how long a Durable Streams SSE response stays open before the server closes it\n(the client reconnects from its offset; the spec recommends about 60s)")
-	fs.IntVar(&f.cfg.MaxStreams, "durable-max-streams", durable.DefaultMaxStreams, "the most Durable Streams the store may hold; creating one more is 507\n(enforced exactly on memory://, bolt:// and redis://, across nodes; not on nats://)")
+	fs.IntVar(&f.cfg.MaxStreams, "durable-max-streams", durable.DefaultMaxStreams, "the most Durable Streams the store may hold; creating one more is 507\n(enforced exactly on every store, across nodes on redis:// and nats://)")
 	fs.DurationVar(&f.cfg.MaxTTL, "durable-max-ttl", durable.DefaultMaxTTL, "the longest Stream-TTL, and the furthest Stream-Expires-At, a stream may ask for")
 	return f
 }
 
 // open opens the streams' store and their server; close releases the
-// store. It returns a nil server when Durable Streams are off.
-func (f *durableFlags) open(ctx context.Context, hubStoreURL string, logger *slog.Logger) (srv *durable.Server, close func(), err error) {
-	if *f.disabled {
-		return nil, func() {}, nil
+// store. The server is nil when Durable Streams are off; the store is
+// opened all the same when needStore (the demo's resumable answers live in
+// it), else it is nil too.
+func (f *durableFlags) open(ctx context.Context, hubStoreURL string, needStore bool, logger *slog.Logger) (st durable.Store, srv *durable.Server, close func(), err error) {
+	if *f.disabled && !needStore {
+		return nil, nil, func() {}, nil
 	}
 	u := *f.store
 	if u == "" {
 		if u, err = store.Sibling(hubStoreURL, "durable"); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	st, err := store.OpenStreams(ctx, u)
+	st, err = store.OpenStreams(ctx, u)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the store of Durable Streams (-durable-store or SSEHUB_DURABLE_STORE): %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the store of Durable Streams (-durable-store or SSEHUB_DURABLE_STORE): %w", err)
+	}
+	logger.Info("durable streams store opened", "store", u)
+	if *f.disabled {
+		return st, nil, func() { st.Close() }, nil
 	}
 	cfg := f.cfg
 	cfg.Store, cfg.Logger = st, logger
 	srv, err = durable.New(cfg)
 	if err != nil {
 		st.Close()
-		return nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
-	logger.Info("durable streams store opened", "store", u, "prefix", cfg.Prefix)
-	return srv, func() { st.Close() }, nil
+	logger.Info("serving Durable Streams", "prefix", cfg.Prefix)
+	return st, srv, func() { st.Close() }, nil
 }
