@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ssehub/ssehub/console"
+	"github.com/ssehub/ssehub/durable"
 	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/servertest"
 	"github.com/ssehub/ssehub/mercure"
@@ -446,23 +447,19 @@ func TestConsole_SubscriptionsAreListedAndFiltered(t *testing.T) {
 	}
 }
 
-// startStreams returns resumable streams in a memory hub of their own,
-// and starts one that sends "one", "two" and "three", then ends.
+// startStreams returns resumable streams on a memory durable store of
+// their own, and starts one answer that sends "one", "two" and "three",
+// then ends.
 func startStreams(t *testing.T) (*resumable.Streams, string) {
 	t.Helper()
-	st := memory.New(memory.Options{MaxUpdates: 1000})
+	st := memory.NewStreams(memory.StreamsOptions{})
 	t.Cleanup(func() { st.Close() })
-	sh, err := hub.New(hub.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sh.Close() })
-	streams, err := resumable.New(sh, resumable.Options{})
+	streams, err := resumable.New(st, resumable.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { streams.Close() })
-	id, err := streams.Start(func(ctx context.Context, w *resumable.Writer) error {
+	id, err := streams.Start(t.Context(), func(ctx context.Context, w *resumable.Writer) error {
 		for _, piece := range []string{"one", "two", "three"} {
 			if err := w.Send(ctx, sse.Event{Data: piece}); err != nil {
 				return err
@@ -476,13 +473,13 @@ func startStreams(t *testing.T) (*resumable.Streams, string) {
 	return streams, id
 }
 
-func TestConsole_ResumableStreamsAreListedAndTailedFromTheirOwnHub(t *testing.T) {
+func TestConsole_ResumableAnswersAreListedAndTailedFromTheDurableStore(t *testing.T) {
 	streams, id := startStreams(t)
 	n := startEvery(t, nil, "", 50*time.Millisecond, streams)
 	type row struct {
 		ID      string
+		Name    string
 		Events  int
-		Bytes   int
 		Closed  bool
 		End     string
 		Readers int
@@ -495,7 +492,7 @@ func TestConsole_ResumableStreamsAreListedAndTailedFromTheirOwnHub(t *testing.T)
 			t.Fatalf("%v: %s", err, body)
 		}
 		if len(list.Streams) == 1 && list.Streams[0].Closed {
-			want := row{ID: id, Events: 4, Bytes: len("onetwothree") + len(id), Closed: true, End: "done"}
+			want := row{ID: id, Name: resumable.DefaultPrefix + id, Events: 4, Closed: true, End: "done"}
 			if list.Streams[0] != want {
 				t.Fatalf("stream %+v, want %+v", list.Streams[0], want)
 			}
@@ -506,14 +503,20 @@ func TestConsole_ResumableStreamsAreListedAndTailedFromTheirOwnHub(t *testing.T)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	next := tail(t, n, "hub=streams&from=earliest&topic="+url.QueryEscape(streams.TopicPrefix()+id))
+	next := tail(t, n, "hub=streams&from=earliest&topic="+url.QueryEscape(id))
 	if ev := next(); ev.Type != "ready" {
 		t.Fatalf("first event %+v, want ready", ev)
 	}
-	for _, want := range []string{id + ":0", id + ":1", id + ":2", id + ":end"} {
-		if ev := next(); ev.ID != want {
-			t.Fatalf("tailed %+v, want the event %s", ev, want)
+	for i, want := range []string{`"one"`, `"two"`, `"three"`, `"type":"done"`} {
+		ev := next()
+		if wantID := id + "/" + durable.FormatOffset(uint64(i+1)); ev.ID != wantID || !strings.Contains(ev.Data, want) {
+			t.Fatalf("tailed %+v, want the event %s with %s", ev, wantID, want)
 		}
+	}
+	next = tail(t, n, "hub=streams&topic="+url.QueryEscape(id)+"&from="+url.QueryEscape(id+"/"+durable.FormatOffset(3)))
+	next() // ready
+	if ev := next(); ev.ID != id+"/"+durable.FormatOffset(4) {
+		t.Fatalf("tailed from the third event: %+v, want the terminal one", ev)
 	}
 	if resp, _ := n.do(t, "GET", "/ui/tail?hub=other&topic=*", bearer(), nil); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("hub=other: %d, want 400", resp.StatusCode)

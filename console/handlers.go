@@ -135,8 +135,8 @@ type tailed struct {
 // private ones included, each as an "update" event whose id is the
 // update's: a browser that reconnects resumes after the last one it got.
 // from=<id> (or the Last-Event-ID header) replays what followed that
-// update, from=earliest the whole history. hub=streams tails the hub of
-// the resumable streams instead of the hub's.
+// update, from=earliest the whole history. hub=streams tails one
+// resumable answer instead (see tailAnswer).
 func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	h := c.cfg.Hub
@@ -147,7 +147,8 @@ func (c *Console) tail(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "console: this hub serves no resumable streams", http.StatusNotFound)
 			return
 		}
-		h = c.cfg.Streams.Hub()
+		c.tailAnswer(w, r)
+		return
 	default:
 		http.Error(w, fmt.Sprintf("console: hub=%q: want streams, or nothing for the hub's updates", q.Get("hub")), http.StatusBadRequest)
 		return

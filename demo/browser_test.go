@@ -1,19 +1,20 @@
 package demo
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/ssehub/ssehub/hub"
 	"github.com/ssehub/ssehub/internal/browsertest"
 	"github.com/ssehub/ssehub/resumable"
 	"github.com/ssehub/ssehub/store/memory"
@@ -142,21 +143,18 @@ func TestBrowser_TypewriterTypesThePoemOnceAndStops(t *testing.T) {
 // ends whole, every character once and in order; after the end nothing
 // reaches the server but, at most, one request answered 204.
 func TestBrowser_ResumableTypewriterSurvivesDroppedConnections(t *testing.T) {
-	st := memory.New(memory.Options{MaxUpdates: 10000})
+	st := memory.NewStreams(memory.StreamsOptions{})
 	t.Cleanup(func() { st.Close() })
-	h, err := hub.New(hub.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	streams, err := resumable.New(h, resumable.Options{Stream: stream.Options{Retry: 100 * time.Millisecond}})
+	streams, err := resumable.New(st, resumable.Options{Stream: stream.Options{Retry: 100 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { streams.Close() })
 
+	// 100 ms a piece leaves the last drop, at 22 of 31 characters, half a
+	// second before the end even when a loaded machine delays the page.
 	var log requestLog
-	srv := httptest.NewServer(log.wrap("/sse/stream", Handler(Options{Delay: 40 * time.Millisecond, Streams: streams})))
+	srv := httptest.NewServer(log.wrap("/sse/stream", Handler(Options{Delay: 100 * time.Millisecond, Streams: streams})))
 	t.Cleanup(srv.Close)
 
 	ctx := browsertest.Start(t)
@@ -187,6 +185,20 @@ func TestBrowser_ResumableTypewriterSurvivesDroppedConnections(t *testing.T) {
 	ids, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.streamIDs`))
 	if len(ids) != 1 {
 		t.Fatalf("the page was given %d streams (%v), want the one stream resumed", len(ids), ids)
+	}
+	// The answer the page followed is a durable stream holding the poem.
+	var stored strings.Builder
+	for ev, err := range streams.Events(t.Context(), ids[0], 0) {
+		if err != nil {
+			t.Fatalf("reading answer %s from the durable store: %v", ids[0], err)
+		}
+		var p Piece
+		if ev.Type == "" && json.Unmarshal([]byte(ev.Data), &p) == nil {
+			stored.WriteString(p.Content)
+		}
+	}
+	if stored.String() != Poem {
+		t.Fatalf("answer %s holds %q, want the poem", ids[0], stored.String())
 	}
 	states, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.states`))
 	if !slices.Contains(states, "reconnecting") {

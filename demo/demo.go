@@ -65,9 +65,10 @@ func Handler(opts Options) http.Handler {
 // to three characters as "message" events whose data is a Piece, Delay
 // apart, then a DoneEvent, and completes.
 //
-// With Options.Streams the same events are resumable: each has an id, the
-// stream's id is the Piece ID, and the DoneEvent is the stream's terminal
-// event, after which a reconnection is answered 204.
+// With Options.Streams the same events are an answer of Streams: a durable
+// stream that each response follows, every event with the id
+// "<answer>/<offset>"; the answer's id is the Piece ID, and the DoneEvent is
+// its terminal event, after which a reconnection is answered 204.
 func StreamHandler(opts Options) http.Handler {
 	if opts.Delay == 0 {
 		opts.Delay = DefaultDelay

@@ -3,7 +3,6 @@ package resumable
 import (
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -11,13 +10,11 @@ import (
 // Issue 11, finding 6: requests that start a stream and drop it at once
 // leave their producer running, by design; the caps bound how many run.
 func TestStreams_RunningProducersAreCappedPerClientAndInTotal(t *testing.T) {
-	n := newNodeWith(t, newStore(t), Options{MaxProducers: 3, MaxProducersPerClient: 2,
-		ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") }})
 	p := newStepProducer() // never ends by itself
-	srv := httptest.NewServer(n.streams.Handler(p.produce))
-	t.Cleanup(srv.Close)
+	n := newNodeWith(t, memoryStore(t), Options{MaxProducers: 3, MaxProducersPerClient: 2,
+		ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") }}, p.produce)
 	start := func(client string) *http.Response {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req, _ := http.NewRequest(http.MethodGet, n.url, nil)
 		req.Header.Set("X-Client", client)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -55,7 +52,7 @@ func TestStreams_RunningProducersAreCappedPerClientAndInTotal(t *testing.T) {
 	if got := n.streams.producersRunning(); got != 3 {
 		t.Fatalf("%d producers running, want 3", got)
 	}
-	if _, err := n.streams.Start(p.produce); !errors.Is(err, ErrTooManyProducers) {
+	if _, err := n.streams.Start(t.Context(), p.produce); !errors.Is(err, ErrTooManyProducers) {
 		t.Fatalf("Start at the cap: %v, want ErrTooManyProducers", err)
 	}
 	// A finished stream frees its place for its client.
@@ -75,12 +72,10 @@ func TestStreams_RunningProducersAreCappedPerClientAndInTotal(t *testing.T) {
 }
 
 func TestStreams_AClientIsItsAddressByDefault(t *testing.T) {
-	n := newNodeWith(t, newStore(t), Options{MaxProducersPerClient: 1})
 	p := newStepProducer()
-	srv := httptest.NewServer(n.streams.Handler(p.produce))
-	t.Cleanup(srv.Close)
+	n := newNodeWith(t, memoryStore(t), Options{MaxProducersPerClient: 1}, p.produce)
 	for _, want := range []int{http.StatusOK, http.StatusTooManyRequests} {
-		resp, err := http.Get(srv.URL)
+		resp, err := http.Get(n.url)
 		if err != nil {
 			t.Fatal(err)
 		}

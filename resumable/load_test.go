@@ -2,19 +2,19 @@ package resumable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/client"
+	"github.com/ssehub/ssehub/durable"
 	"github.com/ssehub/ssehub/internal/flakynet"
 	"github.com/ssehub/ssehub/sse"
-	"github.com/ssehub/ssehub/store/memory"
 )
 
 // flakyClient returns a client whose connections break at a random place
@@ -28,30 +28,22 @@ func flakyClient(rnd *rand.Rand, mu *sync.Mutex) *http.Client {
 }
 
 // TestStreams_ManyConcurrentStreamsSurviveRandomDisconnects runs 1,000
-// streams at once, each read by the Go client over connections that break
-// at random: every stream must arrive whole, in order, exactly once; and
-// once the streams are older than the store's age limit, nothing of them is
-// left in memory.
+// answers at once, each read by the Go client over connections that break
+// at random: every answer must arrive whole, in order, exactly once; and a
+// TTL after their last use, none of them is left in the store.
 func TestStreams_ManyConcurrentStreamsSurviveRandomDisconnects(t *testing.T) {
 	const streams, pieces = 1000, 20
-	var now atomic.Int64
-	now.Store(time.Now().UnixNano())
-	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	const keep = time.Hour
-	st := memory.New(memory.Options{MaxUpdates: 1 << 20, MaxAge: keep, Now: clock})
-	t.Cleanup(func() { st.Close() })
-	// A thousand streams of one client at once: no caps here.
-	n := newNodeWith(t, st, Options{MaxProducers: -1, MaxProducersPerClient: -1})
-
-	srv := httptest.NewServer(n.streams.Handler(func(ctx context.Context, w *Writer) error {
+	st := memoryStore(t)
+	// A thousand answers of one client at once: no caps here.
+	n := newNodeWith(t, st, Options{TTL: keep, MaxProducers: -1, MaxProducersPerClient: -1}, func(ctx context.Context, w *Writer) error {
 		for i := range pieces {
 			if err := w.Send(ctx, sse.Event{Data: fmt.Sprintf("%s piece %d", w.StreamID(), i)}); err != nil {
 				return err
 			}
 		}
 		return nil
-	}))
-	t.Cleanup(srv.Close)
+	})
 
 	var mu sync.Mutex
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -64,7 +56,7 @@ func TestStreams_ManyConcurrentStreamsSurviveRandomDisconnects(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &client.Client{URL: srv.URL, HTTPClient: flakyClient(rnd, &mu), Retry: 5 * time.Millisecond, MaxAttempts: 100,
+			c := &client.Client{URL: n.url, HTTPClient: flakyClient(rnd, &mu), Retry: 5 * time.Millisecond, MaxAttempts: 100,
 				OnStateChange: func(s client.State, err error) {
 					if s == client.Connecting && err != nil {
 						reconnections.Add(1)
@@ -99,19 +91,20 @@ func TestStreams_ManyConcurrentStreamsSurviveRandomDisconnects(t *testing.T) {
 	}
 	t.Logf("%d streams complete across %d reconnections", streams, reconnections.Load())
 
-	// Cleanup: no producer left, and past the age limit no event left.
+	// Cleanup: no producer left, and a TTL after their last use no answer
+	// left.
 	if p := n.streams.producersRunning(); p != 0 {
 		t.Fatalf("%d producers still registered", p)
 	}
-	now.Add(int64(keep + time.Minute))
-	if _, err := st.Lookup(context.Background(), "anything"); err == nil {
-		t.Fatal("Lookup found an unknown id")
+	list, err := n.streams.Answers(context.Background(), streams)
+	if err != nil || len(list) != streams {
+		t.Fatalf("Answers lists %d answers (%v), want %d", len(list), err, streams)
 	}
-	if last, err := st.Last(context.Background()); err != nil || last != nil {
-		t.Fatalf("after the age limit the store still holds %v (%v)", last, err)
-	}
-	if ups, _ := st.Read(context.Background(), 0, 10); len(ups) != 0 {
-		t.Fatalf("after the age limit Read returns %d updates", len(ups))
+	later := time.Now().Add(keep + time.Minute)
+	for _, a := range list {
+		if _, err := st.Read(context.Background(), a.Name, durable.ReadRequest{Now: later}); !errors.Is(err, durable.ErrNotFound) {
+			t.Fatalf("a TTL later, answer %s reads %v, want ErrNotFound", a.ID, err)
+		}
 	}
 }
 
@@ -124,14 +117,14 @@ func checkStream(got []sse.Event, n int) error {
 	var id string
 	for i, ev := range got[:n] {
 		if i == 0 {
-			id = ev.ID[:36]
+			id, _, _ = ParseEventID(ev.ID)
 		}
-		if want := fmt.Sprintf("%s piece %d", id, i); ev.Data != want || ev.ID != eventID(id, i) {
-			return fmt.Errorf("event %d is %s %q, want %s %q", i, ev.ID, ev.Data, eventID(id, i), want)
+		if want := fmt.Sprintf("%s piece %d", id, i); ev.Data != want || ev.ID != eventID(id, uint64(i+1)) {
+			return fmt.Errorf("event %d is %s %q, want %s %q", i, ev.ID, ev.Data, eventID(id, uint64(i+1)), want)
 		}
 	}
-	if end := got[n]; end.Type != DefaultDoneType || end.ID != endID(id) {
-		return fmt.Errorf("last event %s %s, want %s done", end.ID, end.Type, endID(id))
+	if end := got[n]; end.Type != DefaultDoneType || end.ID != eventID(id, uint64(n+1)) {
+		return fmt.Errorf("last event %s %s, want %s done", end.ID, end.Type, eventID(id, uint64(n+1)))
 	}
 	return nil
 }

@@ -13,8 +13,9 @@ import (
 // but kept apart under name: another file next to a bolt file, another key
 // prefix in Redis, another JetStream stream in NATS, another memory store.
 // Its size, bytes and age parameters are dropped, so that the Options given to Open
-// decide them: a sibling has limits of its own (resumable streams, say, are
-// kept by age while the hub's history is kept by count).
+// decide them: a sibling has limits of its own (subscription events, say,
+// are kept by a small count of their own while the hub's history is kept by
+// its flags).
 func Sibling(rawURL, name string) (string, error) {
 	scheme, path, u, err := parseURL(rawURL)
 	if err != nil {

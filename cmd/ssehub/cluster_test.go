@@ -54,7 +54,7 @@ func sharedStores(prefix, query string) []struct {
 		}},
 		{"on NATS JetStream", func(t *testing.T) string {
 			addr, stream := servertest.SharedNATS(t), servertest.Unique(strings.ToUpper(prefix))
-			for _, name := range []string{stream, stream + "_STREAMS", stream + "_DURABLE"} { // the hub's and its siblings
+			for _, name := range []string{stream, stream + "_DURABLE"} { // the hub's and its Durable Streams sibling
 				servertest.DropStream(t, name)
 			}
 			return "nats://" + addr + "?stream=" + stream + query

@@ -35,28 +35,34 @@ func addDurableFlags(fs *flag.FlagSet) *durableFlags {
 }
 
 // open opens the streams' store and their server; close releases the
-// store. It returns a nil server when Durable Streams are off.
-func (f *durableFlags) open(ctx context.Context, hubStoreURL string, logger *slog.Logger) (srv *durable.Server, close func(), err error) {
-	if *f.disabled {
-		return nil, func() {}, nil
+// store. The server is nil when Durable Streams are off; the store is
+// opened all the same when needStore (the demo's resumable answers live in
+// it), else it is nil too.
+func (f *durableFlags) open(ctx context.Context, hubStoreURL string, needStore bool, logger *slog.Logger) (st durable.Store, srv *durable.Server, close func(), err error) {
+	if *f.disabled && !needStore {
+		return nil, nil, func() {}, nil
 	}
 	u := *f.store
 	if u == "" {
 		if u, err = store.Sibling(hubStoreURL, "durable"); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	st, err := store.OpenStreams(ctx, u)
+	st, err = store.OpenStreams(ctx, u)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the store of Durable Streams (-durable-store or SSEHUB_DURABLE_STORE): %w", err)
+		return nil, nil, nil, fmt.Errorf("opening the store of Durable Streams (-durable-store or SSEHUB_DURABLE_STORE): %w", err)
+	}
+	logger.Info("durable streams store opened", "store", u)
+	if *f.disabled {
+		return st, nil, func() { st.Close() }, nil
 	}
 	cfg := f.cfg
 	cfg.Store, cfg.Logger = st, logger
 	srv, err = durable.New(cfg)
 	if err != nil {
 		st.Close()
-		return nil, nil, usageError{err}
+		return nil, nil, nil, usageError{err}
 	}
-	logger.Info("durable streams store opened", "store", u, "prefix", cfg.Prefix)
-	return srv, func() { st.Close() }, nil
+	logger.Info("serving Durable Streams", "prefix", cfg.Prefix)
+	return st, srv, func() { st.Close() }, nil
 }

@@ -56,7 +56,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	addr := fs.String("addr", "localhost:8080", "`host:port` to listen on; port 0 picks a free port")
 	demoDelay := fs.Duration("demo-delay", demo.DefaultDelay, "pause between two pieces of the demo poem")
 	demoResumable := fs.Bool("demo-resumable", true, "make the demo stream resumable: a dropped connection resumes where it stopped\n(false serves the original example's plain stream)")
-	streamKeep := fs.Duration("stream-keep", 10*time.Minute, "how long the events of a resumable stream stay resumable")
+	streamKeep := fs.Duration("stream-keep", resumable.DefaultTTL, "how long a resumable demo answer is kept after it was last written or read\n(its durable stream's Stream-TTL; whole seconds)")
 	maxProducers := fs.Int("max-producers", resumable.DefaultMaxProducers,
 		"most resumable demo streams producing at once (503 beyond): a producer runs on after its\nclient leaves; 0: no limit")
 	maxProducersPerClient := fs.Int("max-producers-per-client", resumable.DefaultMaxProducersPerClient,
@@ -123,23 +123,26 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	defer hubSrv.Close()
 
-	demoOpts := demo.Options{Delay: *demoDelay}
-	if *demoResumable {
-		opts := resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second},
-			MaxProducers: offIfZero(*maxProducers), MaxProducersPerClient: offIfZero(*maxProducersPerClient)}
-		streams, closeStreams, err := openStreams(ctx, *storeURL, *streamKeep, opts)
-		if err != nil {
-			return err
-		}
-		defer closeStreams()
-		demoOpts.Streams = streams
-	}
-
-	durableSrv, closeDurable, err := durableOpts.open(ctx, *storeURL, logger)
+	// The demo's resumable answers are durable streams in the store that
+	// serves /v1/stream/, so a Durable Streams client reads them too, and on
+	// Redis or NATS every node shares them.
+	durableStore, durableSrv, closeDurable, err := durableOpts.open(ctx, *storeURL, *demoResumable, logger)
 	if err != nil {
 		return err
 	}
 	defer closeDurable()
+
+	demoOpts := demo.Options{Delay: *demoDelay}
+	if *demoResumable {
+		opts := resumable.Options{Logger: logger, Stream: stream.Options{Retry: time.Second}, TTL: *streamKeep,
+			MaxProducers: offIfZero(*maxProducers), MaxProducersPerClient: offIfZero(*maxProducersPerClient)}
+		streams, err := resumable.New(durableStore, opts)
+		if err != nil {
+			return usageError{fmt.Errorf("-stream-keep: %w", err)}
+		}
+		defer streams.Close() // before the store closes: deferred calls run last-in first-out
+		demoOpts.Streams = streams
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/", demo.Handler(demoOpts))
@@ -270,36 +273,4 @@ func openSubscriptionEvents(ctx context.Context, hubStoreURL string) (hub.Store,
 		return nil, fmt.Errorf("opening the store of subscription events (%s): %w", u, err)
 	}
 	return st, nil
-}
-
-// openStreams returns the resumable streams of this process. They keep their
-// events in a store of their own beside the hub's (store.Sibling), so that
-// the hub's history limit never cuts a stream short, and every node sharing
-// the hub's Redis or NATS also shares the streams: events are kept for
-// keep, then trimmed by the store.
-func openStreams(ctx context.Context, hubStoreURL string, keep time.Duration, opts resumable.Options) (*resumable.Streams, func(), error) {
-	u, err := store.Sibling(hubStoreURL, "streams")
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(ctx, u, store.Options{HistorySize: 1 << 20, HistoryAge: keep})
-	if err != nil {
-		return nil, nil, fmt.Errorf("opening the store of resumable streams (%s): %w", u, err)
-	}
-	h, err := hub.New(hub.Config{Store: st, Logger: opts.Logger})
-	if err != nil {
-		st.Close()
-		return nil, nil, fmt.Errorf("resumable streams: %w", err)
-	}
-	streams, err := resumable.New(h, opts)
-	if err != nil {
-		h.Close()
-		st.Close()
-		return nil, nil, err
-	}
-	return streams, func() {
-		streams.Close()
-		h.Close()
-		st.Close()
-	}, nil
 }

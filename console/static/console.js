@@ -285,28 +285,26 @@ function clearTail() {
 }
 $("#tail-clear").addEventListener("click", clearTail);
 
-// ---- resumable streams -------------------------------------------------------
+// ---- resumable streams (answers: durable streams) ----------------------------
 async function refreshStreams() {
   if ($("#streams").hidden || !hello || !hello.streams) return;
   const res = await fetch("api/streams");
   if (!res.ok) return;
   const list = await res.json();
   $("#streams-empty").hidden = list.streams.length > 0;
-  $("#streams-note").textContent = list.partial ? `— from the newest ${fmtNum(list.scanned)} events` : "";
   $("#stream-rows tbody").replaceChildren(...list.streams.map((s) => {
     const button = el("button", { type: "button", class: "ghost" }, "Tail");
     button.addEventListener("click", () => {
       $("#tail-hub").value = "streams";
-      $("#tail-topics").value = s.topic;
+      $("#tail-topics").value = s.id;
       $("#tail-from").value = "earliest";
       location.hash = "#tail";
       $("#tail-form").requestSubmit();
     });
     return el("tr", {},
-      el("td", { class: "mono" }, s.id),
+      el("td", { class: "mono", title: s.name }, s.id),
       el("td", { class: s.closed ? (s.end === "error" ? "bad-text" : "dim") : "ok-text" }, s.closed ? "closed (" + s.end + ")" : "open"),
       el("td", { class: "num" }, fmtNum(s.events)),
-      el("td", { class: "num" }, fmtBytes(s.bytes)),
       el("td", { class: "num" }, String(s.readers)),
       el("td", { class: "dim nowrap" }, fmtTime(s.first)),
       el("td", { class: "dim nowrap" }, fmtTime(s.last)),
