@@ -123,7 +123,8 @@ func firstLine(msgs []string) string {
 // client.test.mjs, the official TypeScript client against "ssehub serve":
 // create, append, close, live SSE and long-poll reads, resumption from an
 // offset, SSE responses the server ends every 1.5 s (longer than the client's 1 s "short connection" threshold), an idempotent
-// producer.
+// producer; and the demo's resumable answer, which the official client
+// reads live at /v1/stream/answers/<id> as the same events a browser gets.
 func TestDurableStreamsOfficialClient(t *testing.T) {
 	dir, err := filepath.Abs(conformanceDir)
 	if err != nil {
@@ -137,12 +138,12 @@ func TestDurableStreamsOfficialClient(t *testing.T) {
 		t.Fatalf("node is not on PATH: the official client test needs Node 20: %v", err)
 	}
 	srv := startServer(t, "-store", "memory://", "-durable-store", "bolt://"+filepath.Join(t.TempDir(), "d.db"),
-		"-durable-long-poll", "2s", "-durable-sse-duration", "1500ms")
+		"-durable-long-poll", "2s", "-durable-sse-duration", "1500ms", "-demo-delay", "50ms")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-timeout", "30000", "client.test.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "DURABLE_STREAMS_URL="+srv.url+"/v1/stream", "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "DURABLE_STREAMS_URL="+srv.url+"/v1/stream", "DEMO_URL="+srv.url, "NO_COLOR=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the official client's tests failed: %v\n%s", err, out)

@@ -95,3 +95,66 @@ test("an idempotent producer's batches arrive once, in order, and it closes the 
   const head = await ds.head()
   assert.equal(head.streamClosed, true)
 })
+
+// sseEvents parses a text/event-stream body into {id, type, data} events
+// (enough for ssehub's own encoder: "field: value" lines, data lines
+// joined by a newline).
+function sseEvents(text) {
+  const out = []
+  for (const block of text.split("\n\n")) {
+    const ev = { id: "", type: "message", data: [] }
+    let dispatch = false
+    for (const line of block.split("\n")) {
+      const i = line.indexOf(":")
+      if (i <= 0) continue
+      const field = line.slice(0, i)
+      const value = line.slice(i + 1).replace(/^ /, "")
+      if (field === "id") ev.id = value
+      if (field === "event") ev.type = value
+      if (field === "data") { ev.data.push(value); dispatch = true }
+    }
+    if (dispatch) out.push({ id: ev.id, type: ev.type, data: ev.data.join("\n") })
+  }
+  return out
+}
+
+test("the demo's resumable answer, followed as EventSource does, is the same answer the official client reads live at /v1/stream/answers/<id>", async (t) => {
+  const demo = process.env.DEMO_URL
+  if (!demo) throw new Error("DEMO_URL is required: the ssehub serve whose /sse/stream starts an answer")
+  const res = await fetch(`${demo}/sse/stream`, { headers: { Accept: "text/event-stream" } })
+  assert.equal(res.status, 200)
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+  let body = ""
+  let reading = null
+  while (true) {
+    const { value, done } = await reader.read()
+    if (done) break
+    body += value
+    const first = sseEvents(body.slice(0, body.lastIndexOf("\n\n") + 2))[0]
+    if (first && !reading) {
+      // The answer is still being typed: the client joins it live.
+      const id = first.id.split("/")[0]
+      reading = (async () => {
+        const live = await stream({ url: `${base}/answers/${id}`, offset: "-1", live: "sse" })
+        const items = []
+        await new Promise((resolve, reject) => {
+          live.subscribeJson((batch) => {
+            items.push(...batch.items)
+            if (batch.streamClosed) resolve()
+          })
+          live.closed.catch(reject)
+        })
+        return items
+      })()
+    }
+  }
+  const browser = sseEvents(body)
+  assert.ok(browser.length > 3, `the answer has ${browser.length} events`)
+  assert.equal(browser[0].type, "ping")
+  assert.equal(browser.at(-1).type, "done")
+  const items = await reading
+  assert.deepEqual(
+    items.map((m) => ({ type: m.type ?? "message", data: m.data })),
+    browser.map((e) => ({ type: e.type, data: e.data })),
+  )
+})
