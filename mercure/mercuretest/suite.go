@@ -624,6 +624,18 @@ func testOperations(t *testing.T, open func(*testing.T) hub.Store) {
 	if r = h.do(req); r.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("preflight from other origin allowed: %v", r.header)
 	}
+	// draft-08 §"Subscription": with credentials, Access-Control-Allow-Origin
+	// is neither * nor reflected from an arbitrary origin.
+	star := newHarness(t, open, func(c *mercure.Config) { c.CORSOrigins = []string{"*", "https://app.example"} })
+	req, _ = http.NewRequest(http.MethodOptions, star.srv.URL+mercure.HubPath, nil)
+	req.Header.Set("Origin", "https://evil.example")
+	if r = star.do(req); r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("with *, an unlisted origin got %v: want Access-Control-Allow-Origin * without credentials", r.header)
+	}
+	req.Header.Set("Origin", "https://app.example")
+	if r = star.do(req); r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("with *, a listed origin got %v: want it allowed with credentials", r.header)
+	}
 	req, _ = http.NewRequest(http.MethodGet, h.srv.URL+"/healthz", nil)
 	if r = h.do(req); r.status != 200 {
 		t.Fatalf("/healthz = %d", r.status)
