@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Draft08_Subscription_QueryMethod", testDraft08QueryMethod},
 		{"Subscription_AcceptWithoutEventStreamIs406", testNotAcceptable},
 		{"Draft08_ActiveSubscriptions_EventsAndAPI", testDraft08SubscriptionEvents},
+		{"Publication_PrivateFieldPresenceMarksPrivate", testPrivateFieldPresence},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
