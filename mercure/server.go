@@ -228,16 +228,18 @@ type Config struct {
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is the least stream writers pause after a round of writes
-	// (the pool's for HTTP/1.1, and only while updates come faster than
-	// they write them out, up to eight times as long for long rounds; each
-	// stream's own over HTTP/2, HTTP/3 and TLS), so that the updates
-	// published meanwhile leave together: one write for many updates,
-	// which is most of the CPU saved under load. At a load the pool's
-	// writers keep up with they do not pause, and add no latency. 0 means
-	// DefaultCoalesce. Negative serves every stream from its own handler
-	// goroutine instead of taking HTTP/1.1 connections over after their
-	// headers (see "Performance" in the README).
+	// Coalesce is the least stream writers pause while updates come faster
+	// than they write them out (up to eight times as long when they are
+	// further behind): the pool's writers after a round of writes for
+	// HTTP/1.1, and all the streams served by their own goroutines (HTTP/2,
+	// HTTP/3, TLS) together, when one of them finds updates waiting longer
+	// than Coalesce. The updates published meanwhile leave together: one
+	// write for many updates, which is most of the CPU saved under load.
+	// At a load the writers keep up with they do not pause, and add no
+	// latency. 0 means DefaultCoalesce. Negative serves every stream from
+	// its own handler goroutine, without pauses, instead of taking HTTP/1.1
+	// connections over after their headers (see "Performance" in the
+	// README).
 	Coalesce time.Duration
 
 	// Registry receives the hub's metrics and is served at /metrics. Nil: a
@@ -287,6 +289,8 @@ type Server struct {
 	// pauses after them: how often the hub traded latency for CPU.
 	rounds atomic.Uint64
 	pauses atomic.Uint64
+	// hold paces the streams served by their own goroutines together.
+	hold hold
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.

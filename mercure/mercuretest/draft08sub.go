@@ -305,8 +305,14 @@ func testDraft08SubscriptionEvents(t *testing.T, open func(*testing.T) hub.Store
 			t.Fatalf("Access-Control-Expose-Headers %q, want Link in it", r.header.Get("Access-Control-Expose-Headers"))
 		}
 	})
-	t.Run("Draft07KeepsItsFormat", func(t *testing.T) {
+	t.Run("ADraft08TokenGetsTheDraft08Collection", func(t *testing.T) {
 		r := api("/.well-known/mercure/subscriptions", nil)
+		if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("collection with a draft-08 token = %d %v %q", r.status, r.header, r.body)
+		}
+	})
+	t.Run("Draft07KeepsItsFormat", func(t *testing.T) {
+		r := api("/.well-known/mercure/subscriptions", http.Header{"Authorization": {"Bearer " + subToken(t, "*")}})
 		var coll map[string]any
 		json.Unmarshal([]byte(r.body), &coll)
 		subs, _ := coll["subscriptions"].([]any)

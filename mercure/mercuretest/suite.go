@@ -545,6 +545,9 @@ func testSubscriptions(t *testing.T, open func(*testing.T) hub.Store) {
 			t.Fatalf("event data %q: %v", ev.Data, err)
 		}
 		if doc["topic"] == "https://example.com/books/{id}" {
+			if ev.Type != "message" {
+				t.Fatalf("draft-07 subscription event of type %q, want none (draft-07's format is unchanged)", ev.Type)
+			}
 			break
 		}
 	}
