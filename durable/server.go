@@ -67,7 +67,7 @@ type Config struct {
 	MaxTTL time.Duration
 	// MaxStreams bounds the number of streams in the store: creating one
 	// more is 507 Insufficient Storage. Enforced by stores that count
-	// exactly (memory, bolt, Redis); see StreamCounter.
+	// exactly (memory, bolt, Redis, NATS); see StreamCounter.
 	MaxStreams int
 	// CacheControl is sent on catch-up and long-poll responses with data;
 	// "private, …" suits streams with user-specific data.
@@ -232,6 +232,10 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 		// 507: the server cannot store the new stream; retrying the same
 		// request will not help until streams are deleted or expire.
 		httpError(w, http.StatusInsufficientStorage, fmt.Sprintf("too many streams: this server holds at most %d (-durable-max-streams); delete or let some expire", s.cfg.MaxStreams))
+	case errors.Is(err, ErrTooLarge):
+		// 413 as for a body over -durable-max-body: the store's own
+		// bound is lower, and the same request will never fit.
+		httpError(w, http.StatusRequestEntityTooLarge, err.Error()+"; split it into several appends")
 	case errors.Is(err, ErrProducerEpochSeq), errors.Is(err, ErrBadFork), errors.Is(err, ErrBadOffset):
 		httpError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -3,6 +3,7 @@ package durable
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -96,6 +97,10 @@ var (
 	// ErrTooMany: a create of a new stream when the store already holds
 	// CreateRequest.MaxStreams streams.
 	ErrTooMany = errors.New("durable: too many streams")
+	// ErrTooLarge: one create or append carries more data than the store
+	// can keep as one record (NATS: one message); a *TooLargeError says
+	// how much it can.
+	ErrTooLarge = errors.New("durable: append too large for the store")
 	// ErrUnavailable: the backing service cannot be reached.
 	ErrUnavailable = errors.New("durable: store unavailable")
 	// ErrStoreClosed: the store was closed.
@@ -112,6 +117,16 @@ type ProducerError struct {
 
 func (e *ProducerError) Error() string { return e.Err.Error() }
 func (e *ProducerError) Unwrap() error { return e.Err }
+
+// TooLargeError is a create or append refused because its data does not
+// fit in one record of the store: Size is the data's length, Max the most
+// the store takes.
+type TooLargeError struct{ Size, Max int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: %d bytes in one request, at most %d fit in one record of this store", ErrTooLarge, e.Size, e.Max)
+}
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
 // ClosedError is an append refused because the stream is closed; Tail is
 // its final position.

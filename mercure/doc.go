@@ -30,6 +30,13 @@
 //     after a 503 may store it twice.
 //   - A token that is present but invalid is refused with 401 even when
 //     anonymous subscribers are allowed.
+//   - A draft-08 request presents an RFC 9068 access token of one of
+//     Config.Issuers (typ at+jwt, aud Config.Audience, exp required) in the
+//     Authorization header or the Config.AccessTokenCookie cookie, never in
+//     the query string; its refusals are RFC 6750 challenges pointing to
+//     the RFC 9728 metadata at ProtectedResourceMetadataPath. A publish or
+//     a draft-07 subscription may present either kind of token: one whose
+//     typ is at+jwt is verified as draft-08's.
 //   - Cookie-authorized publishing needs an Origin (or Referer) in
 //     Config.PublishOrigins; with an empty list, publishing by cookie is
 //     refused. Subscribing by cookie is not origin-checked (CORS governs

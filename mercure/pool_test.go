@@ -131,33 +131,39 @@ func BenchmarkStreamWrite(b *testing.B) {
 		coalesce time.Duration
 	}{{"GoroutinePerStream", -1}, {"Pool", time.Nanosecond}, {"PoolCoalesce1ms", time.Millisecond}} {
 		b.Run(c.name, func(b *testing.B) {
-			const subs = 100
-			// The publisher stays at most window updates ahead of the
-			// slowest subscriber, far below the queue size and the history
-			// (1000): the benchmark measures delivery, not the slow-consumer
-			// policy, nor a follower so far behind that the store trimmed
-			// updates before it saw them (which the Store contract lets it
-			// skip).
-			const window = 100
 			s, srv := newAnonServer(b, c.coalesce)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			waitFor := countingSubscribers(b, ctx, srv, subs)
-			data := strings.Repeat("x", 200)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if i >= window {
-					waitFor((i - window) * subs)
-				}
-				if err := s.Hub().Publish(ctx, &hub.Update{Topics: []string{"t"}, Data: data}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			waitFor(b.N * subs)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
+			publishAhead(b, s, srv, nil)
 		})
 	}
+}
+
+// publishAhead subscribes 100 clients made by newClient (nil: the default
+// client) to srv, publishes b.N updates of 200 bytes, running ahead of the
+// subscribers, and reports the time per delivery.
+func publishAhead(b *testing.B, s *mercure.Server, srv *httptest.Server, newClient func() *http.Client) {
+	const subs = 100
+	// The publisher stays at most window updates ahead of the slowest
+	// subscriber, far below the queue size and the history (1000): the
+	// benchmark measures delivery, not the slow-consumer policy, nor a
+	// follower so far behind that the store trimmed updates before it saw
+	// them (which the Store contract lets it skip).
+	const window = 100
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	waitFor := countingSubscribers(b, ctx, srv, subs, newClient)
+	data := strings.Repeat("x", 200)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i >= window {
+			waitFor((i - window) * subs)
+		}
+		if err := s.Hub().Publish(ctx, &hub.Update{Topics: []string{"t"}, Data: data}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFor(b.N * subs)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/delivery")
 }
 
 // BenchmarkStreamLatency measures, at an everyday load, the time from
@@ -172,7 +178,7 @@ func BenchmarkStreamLatency(b *testing.B) {
 			s, srv := newAnonServer(b, c.coalesce)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			waitFor := countingSubscribers(b, ctx, srv, subs)
+			waitFor := countingSubscribers(b, ctx, srv, subs, nil)
 			data := strings.Repeat("x", 200)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -188,8 +194,9 @@ func BenchmarkStreamLatency(b *testing.B) {
 
 // countingSubscribers subscribes n clients to topic t of srv and returns a
 // function that waits until they received a total of at least k events,
-// failing b if a stream ends first.
-func countingSubscribers(b *testing.B, ctx context.Context, srv *httptest.Server, n int) (waitFor func(k int)) {
+// failing b if a stream ends first. Each subscriber uses the client
+// newClient returns (nil: http.DefaultClient).
+func countingSubscribers(b *testing.B, ctx context.Context, srv *httptest.Server, n int, newClient func() *http.Client) (waitFor func(k int)) {
 	b.Helper()
 	var (
 		mu        sync.Mutex
@@ -198,8 +205,12 @@ func countingSubscribers(b *testing.B, ctx context.Context, srv *httptest.Server
 		failed    error
 	)
 	for range n {
+		client := http.DefaultClient
+		if newClient != nil {
+			client = newClient()
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
-		res, err := http.DefaultClient.Do(req)
+		res, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}

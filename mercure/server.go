@@ -228,16 +228,18 @@ type Config struct {
 	// ShutdownRetry is the reconnection time sent to subscribers when the
 	// server shuts down: 0 means 2s.
 	ShutdownRetry time.Duration
-	// Coalesce is the least stream writers pause after a round of writes
-	// (the pool's for HTTP/1.1, and only while updates come faster than
-	// they write them out, up to eight times as long for long rounds; each
-	// stream's own over HTTP/2, HTTP/3 and TLS), so that the updates
-	// published meanwhile leave together: one write for many updates,
-	// which is most of the CPU saved under load. At a load the pool's
-	// writers keep up with they do not pause, and add no latency. 0 means
-	// DefaultCoalesce. Negative serves every stream from its own handler
-	// goroutine instead of taking HTTP/1.1 connections over after their
-	// headers (see "Performance" in the README).
+	// Coalesce is the least stream writers pause while updates come faster
+	// than they write them out (up to eight times as long when they are
+	// further behind): the pool's writers after a round of writes for
+	// HTTP/1.1, and all the streams served by their own goroutines (HTTP/2,
+	// HTTP/3, TLS) together, when one of them finds updates waiting longer
+	// than Coalesce. The updates published meanwhile leave together: one
+	// write for many updates, which is most of the CPU saved under load.
+	// At a load the writers keep up with they do not pause, and add no
+	// latency. 0 means DefaultCoalesce. Negative serves every stream from
+	// its own handler goroutine, without pauses, instead of taking HTTP/1.1
+	// connections over after their headers (see "Performance" in the
+	// README).
 	Coalesce time.Duration
 
 	// Registry receives the hub's metrics and is served at /metrics. Nil: a
@@ -287,6 +289,8 @@ type Server struct {
 	// pauses after them: how often the hub traded latency for CPU.
 	rounds atomic.Uint64
 	pauses atomic.Uint64
+	// hold paces the streams served by their own goroutines together.
+	hold hold
 	// writeDelay observes, for each write of live updates, how long ago
 	// the oldest of them was published: the hub's share of delivery
 	// latency, which a client's own figures cannot separate from theirs.
@@ -543,8 +547,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cors answers cross-origin requests from the configured origins, with
-// credentials so that the authorization cookie is sent.
+// cors answers cross-origin requests: from the configured origins with
+// credentials, so that the authorization cookie is sent; from any origin
+// without them when "*" is configured.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" || len(s.cfg.CORSOrigins) == 0 {
@@ -552,11 +557,19 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if !slices.Contains(s.cfg.CORSOrigins, "*") && !slices.Contains(s.cfg.CORSOrigins, origin) {
+	switch {
+	case slices.Contains(s.cfg.CORSOrigins, origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case slices.Contains(s.cfg.CORSOrigins, "*"):
+		// Any page may read what needs no credentials; cookies are for
+		// the origins named, never a reflected one (draft-08
+		// §"Subscription": any site the user visits could otherwise
+		// read the user's private updates).
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
 		return
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", hubMethods)

@@ -94,9 +94,14 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	// until then. HTTP/1.0 has no chunked encoding, which the pool writes:
 	// its streams stay with net/http, which ends their body by closing.
 	var c *session
-	if s.cfg.Coalesce >= 0 && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil && r.Method == http.MethodGet {
+	var woken *notified // a stream served by its own goroutine, paced by s.hold
+	switch {
+	case s.cfg.Coalesce >= 0 && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil && r.Method == http.MethodGet:
 		c = &session{queued: true}
 		hreq.Notify = c.mark
+	case s.cfg.Coalesce > 0:
+		woken = &notified{}
+		hreq.Notify = woken.stamp
 	}
 	var sub feed
 	if s.events != nil && acc.private() {
@@ -176,7 +181,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	defer endEvents()
-	s.stream(r.Context(), w, rc, sub, acc.expires)
+	s.stream(r.Context(), w, rc, sub, acc.expires, woken)
 }
 
 // subscribeParams returns a subscribe request's parameters: its query
@@ -355,8 +360,9 @@ func (s *Server) takeOver(rc *http.ResponseController, sub feed, c *session, exp
 }
 
 // stream writes the subscription's messages to w until the client leaves,
-// the subscription ends, or the token expires.
-func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub feed, expires time.Time) {
+// the subscription ends, or the token expires. When woken is not nil (the
+// subscription's Notify stamps it), the stream is paced by s.hold.
+func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, sub feed, expires time.Time, woken *notified) {
 	var heartbeat <-chan time.Time
 	if s.cfg.Heartbeat > 0 {
 		t := time.NewTicker(s.cfg.Heartbeat)
@@ -370,16 +376,13 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 		expiry = t.C
 	}
 	// Over HTTP/2 and HTTP/3 each write is a frame handed to the
-	// connection's goroutine and a flush: pausing after a write, as the
-	// pool's writers do, lets the updates published meanwhile share both.
-	var pause *time.Timer
-	if s.cfg.Coalesce > 0 {
-		pause = time.NewTimer(s.cfg.Coalesce)
-		pause.Stop()
-		defer pause.Stop()
-	}
+	// connection's goroutine and a flush: while the hub is behind, the
+	// streams wait for each other (see hold), so that the updates
+	// published meanwhile share both.
+	paced := woken != nil
 	deadline := newWriteDeadline(rc, s.cfg.WriteTimeout)
 	defer deadline.clear()
+	var free time.Time // when the last write ended
 	write := func(b []byte) bool {
 		deadline.arm()
 		n, err := w.Write(b)
@@ -391,6 +394,9 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			return false
 		}
 		deadline.wrote()
+		if paced {
+			free = time.Now()
+		}
 		return true
 	}
 	var msgs []*hub.Message
@@ -414,6 +420,15 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 				return
 			}
 		case <-sub.Ready():
+			var now time.Time
+			var waited time.Duration
+			if paced {
+				if !s.hold.await(ctx) {
+					return
+				}
+				now = time.Now()
+				waited = woken.take(now, free)
+			}
 			live := !sub.Replaying()
 			var err error
 			msgs, err = sub.Drain(ctx, msgs[:0])
@@ -426,24 +441,19 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, rc *http.Res
 			if len(msgs) == 0 {
 				continue
 			}
-			published := msgs[0].Update.Time
+			oldest := msgs[0].Update.Time
+			if live && paced && len(msgs) > 1 {
+				s.hold.note(now, waited, s.cfg.Coalesce)
+			}
 			buf = appendMessages(buf[:0], msgs)
 			if !write(buf) {
 				return
 			}
 			if live {
-				s.writeDelay.Observe(time.Since(published).Seconds())
+				s.writeDelay.Observe(time.Since(oldest).Seconds())
 			}
 			if cap(buf) > 1<<20 { // do not keep a huge batch buffer for a long-lived stream
 				buf = nil
-			}
-			if pause != nil {
-				pause.Reset(s.cfg.Coalesce)
-				select {
-				case <-pause.C:
-				case <-ctx.Done():
-					return
-				}
 			}
 		}
 	}

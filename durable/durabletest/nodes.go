@@ -2,6 +2,7 @@ package durabletest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ func TestNodes(t *testing.T, open func(t *testing.T) (a, b durable.Store)) {
 		{"AnAppendOnOneNodeWakesAWaitOnTheOther", testNodesWake},
 		{"ConcurrentAppendsOnBothNodesAreTotallyOrderedAndNoneIsLost", testNodesConcurrent},
 		{"IdempotentProducersAreDeduplicatedAcrossNodes", testNodesProducer},
+		{"TheStreamLimitHoldsAcrossNodesUnderConcurrentCreates", testNodesStreamLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,4 +149,47 @@ func testNodesProducer(t *testing.T, a, b durable.Store) {
 	if got := readAll(t, b, "s", 0); got != "x" {
 		t.Fatalf("read = %q, want x once", got)
 	}
+}
+
+func testNodesStreamLimit(t *testing.T, a, b durable.Store) {
+	const limit, tries = 4, 12
+	var wg sync.WaitGroup
+	errs := make([]error, tries)
+	for i := range tries {
+		node := []durable.Store{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = node.Create(ctx(t), fmt.Sprintf("s%d", i), limited(limit))
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, durable.ErrTooMany):
+			t.Fatalf("create s%d: %v, want success or ErrTooMany", i, err)
+		}
+	}
+	if created != limit {
+		t.Fatalf("%d of %d concurrent creates on two nodes succeeded under a limit of %d, want exactly %d", created, tries, limit, limit)
+	}
+	// Room made on one node is seen on the other.
+	var victim string
+	for i, err := range errs {
+		if err == nil {
+			victim = fmt.Sprintf("s%d", i)
+			break
+		}
+	}
+	if err := b.Delete(ctx(t), victim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx(t), "after", limited(limit)); err != nil {
+		t.Fatalf("a create on one node after a delete on the other: %v", err)
+	}
+	_, err := b.Create(ctx(t), "over", limited(limit))
+	wantErr(t, "a create on the other node once the room is taken", err, durable.ErrTooMany)
 }

@@ -48,6 +48,7 @@ func TestStore(t *testing.T, open func(t *testing.T) durable.Store) {
 		{"WaitEndsWithItsContext", testWaitCancel},
 		{"ConcurrentAppendsAreTotallyOrdered", testConcurrent},
 		{"ClosedStoreRefusesEverything", testClosedStore},
+		{"TheStreamLimitCountsCreatesAndDeletes", testStreamLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -589,4 +590,30 @@ func testClosedStore(t *testing.T, s durable.Store) {
 	_, err = s.Read(ctx(t), "a", durable.ReadRequest{})
 	wantErr(t, "Read after Close", err, durable.ErrStoreClosed)
 	wantErr(t, "Wait after Close", s.Wait(ctx(t), "a", 1, 0), durable.ErrStoreClosed)
+}
+
+// limited is a create request under a stream limit of max.
+func limited(max int) durable.CreateRequest {
+	return durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain", ContentTypeGiven: true}, MaxStreams: max}
+}
+
+func testStreamLimit(t *testing.T, s durable.Store) {
+	for _, name := range []string{"a", "b"} {
+		if _, err := s.Create(ctx(t), name, limited(2)); err != nil {
+			t.Fatalf("create %s under a limit of 2: %v", name, err)
+		}
+	}
+	_, err := s.Create(ctx(t), "c", limited(2))
+	wantErr(t, "a third stream under a limit of 2", err, durable.ErrTooMany)
+	if _, err := s.Create(ctx(t), "a", limited(2)); err != nil {
+		t.Fatalf("an idempotent re-create at the limit: %v", err)
+	}
+	if err := s.Delete(ctx(t), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx(t), "c", limited(2)); err != nil {
+		t.Fatalf("a create after a delete made room: %v", err)
+	}
+	_, err = s.Create(ctx(t), "d", limited(2))
+	wantErr(t, "a create once the room is taken again", err, durable.ErrTooMany)
 }

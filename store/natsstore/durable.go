@@ -39,6 +39,7 @@ const (
 	goneHeader    = "Ds-Gone"    // "1": the stream was removed (a tombstone)
 	baseHeader    = "Ds-Base"    // the sequence of its incarnation's first message; absent on that message
 	recordsHeader = "Ds-Records" // "pos:units:len;…": the records packed in the data
+	countHeader   = "Ds-Count"   // on the count subject: how many streams the store holds
 )
 
 // StreamsOptions configures Streams.
@@ -83,14 +84,24 @@ type StreamsOptions struct {
 // between, since every operation checks it. Live readers wake on a core
 // NATS notification that each commit publishes.
 //
+// The number of streams is kept on a subject of its own,
+// "<Stream>.count", whose last message holds it. A transaction that creates
+// a stream raises it by a publish conditional on the count it read, before
+// the stream's own publish (and lowers it again if that one fails); one
+// that removes a stream lowers it after. So CreateRequest.MaxStreams holds
+// exactly across nodes, and a node dying between the two publishes leaves
+// the count too high (refusing a little early), never too low.
+//
 // A record must fit, with its headers, in one NATS message (the server's
-// max_payload, 1 MiB by default).
+// max_payload, 1 MiB by default): a larger append or initial body is
+// refused with a *durable.TooLargeError before anything is written.
 type Streams struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	url     string
 	prefix  string // "<Stream>.s."
+	count   string // "<Stream>.count"
 	notify  string // core NATS subject of change notifications
 	sub     *nats.Subscription
 	maxData int
@@ -141,7 +152,7 @@ func OpenStreams(ctx context.Context, opts StreamsOptions) (*Streams, error) {
 	}
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        opts.Stream,
-		Subjects:    []string{opts.Stream + ".s.*"},
+		Subjects:    []string{opts.Stream + ".s.*", opts.Stream + ".count"},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		AllowDirect: true,
@@ -151,7 +162,7 @@ func OpenStreams(ctx context.Context, opts StreamsOptions) (*Streams, error) {
 		nc.Close()
 		return nil, fmt.Errorf("natsstore: create or update stream %q on %s (is JetStream enabled: nats-server -js?): %w", opts.Stream, opts.URL, err)
 	}
-	s := &Streams{nc: nc, js: js, stream: st, url: opts.URL, prefix: opts.Stream + ".s.",
+	s := &Streams{nc: nc, js: js, stream: st, url: opts.URL, prefix: opts.Stream + ".s.", count: opts.Stream + ".count",
 		notify: "_ssehub." + opts.Stream + ".changed", maxData: int(nc.MaxPayload()) - 4096,
 		expiring: map[string]struct{}{},
 		offsets:  map[string]cachedMsg{}, done: make(chan struct{})}
@@ -214,6 +225,8 @@ func (s *Streams) sweep(every time.Duration) {
 			}
 			s.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), every)
+			// The count's history is of no use: only its last message is read.
+			_ = s.stream.Purge(ctx, jetstream.WithPurgeSubject(s.count), jetstream.WithPurgeKeep(1))
 			for _, name := range names {
 				if ctx.Err() != nil {
 					break
@@ -318,6 +331,9 @@ func (s *Streams) txn(ctx context.Context, name, what string, fn func(*natsTxn) 
 
 // Create implements durable.Store.
 func (s *Streams) Create(ctx context.Context, name string, req durable.CreateRequest) (res durable.CreateResult, err error) {
+	if len(req.Data) > s.maxData {
+		return res, &durable.TooLargeError{Size: len(req.Data), Max: s.maxData}
+	}
 	err = s.txn(ctx, name, "create "+name, func(tx *natsTxn) error {
 		res, err = durable.CreateIn(tx, name, req)
 		return err
@@ -328,7 +344,7 @@ func (s *Streams) Create(ctx context.Context, name string, req durable.CreateReq
 // Append implements durable.Store.
 func (s *Streams) Append(ctx context.Context, name string, req durable.AppendRequest) (res durable.AppendResult, err error) {
 	if len(req.Data) > s.maxData {
-		return res, fmt.Errorf("natsstore: append to %s: %d bytes in one append, more than the %d a NATS message of this server holds", name, len(req.Data), s.maxData)
+		return res, &durable.TooLargeError{Size: len(req.Data), Max: s.maxData}
 	}
 	err = s.txn(ctx, name, "append to "+name, func(tx *natsTxn) error {
 		res, err = durable.AppendIn(tx, name, req)
@@ -466,6 +482,14 @@ type natsTxn struct {
 	deleted []string
 	adds    map[uint64][]durable.Record
 	failed  error // a NATS error met by a Txn method
+	// counted: StreamCount read the count (count, at countSeq), so the
+	// commit's change to it is conditional on that reading.
+	counted  bool
+	count    int
+	countSeq uint64
+	// handedOver names the streams whose overtaken publish adjustForks
+	// applied instead, counting a removal itself.
+	handedOver map[string]bool
 }
 
 func (t *natsTxn) nats(err error) error {
@@ -709,6 +733,123 @@ func (t *natsTxn) expire(name string, now time.Time) error {
 	return nil
 }
 
+// StreamCount implements durable.StreamCounter from the count subject's
+// last message. A store without one (new, or from before the count) is
+// counted once, stream by stream; the commit that first writes the count
+// is conditional on there being none, so nodes doing so at once agree.
+func (t *natsTxn) StreamCount() (int, error) {
+	if t.counted {
+		return t.count, nil
+	}
+	n, seq, err := t.s.readCount(t.ctx)
+	if err != nil {
+		var rules *rulesErr
+		if errors.As(err, &rules) {
+			return 0, rules.err
+		}
+		return 0, t.nats(err)
+	}
+	t.counted, t.count, t.countSeq = true, n, seq
+	return n, nil
+}
+
+// readCount returns the number of streams and the count subject's last
+// sequence (0: no count yet, n then counted from the streams themselves).
+func (s *Streams) readCount(ctx context.Context) (n int, seq uint64, err error) {
+	msg, err := s.stream.GetLastMsgForSubject(ctx, s.count)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		n, err := s.countStreams(ctx)
+		return n, 0, err
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err = strconv.Atoi(msg.Header.Get(countHeader))
+	if err != nil || n < 0 {
+		return 0, 0, &rulesErr{fmt.Errorf("natsstore: corrupt stream count at %s %d: %q", s.count, msg.Sequence, msg.Header.Get(countHeader))}
+	}
+	return n, msg.Sequence, nil
+}
+
+// countStreams counts the streams whose subject's last message is not a
+// tombstone.
+func (s *Streams) countStreams(ctx context.Context) (int, error) {
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.prefix+"*"))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for subj := range info.State.Subjects {
+		msg, err := s.stream.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if msg.Header.Get(goneHeader) != "1" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// publishCount writes n as the count, conditional on its last sequence
+// being seq.
+func (s *Streams) publishCount(ctx context.Context, n int, seq uint64) error {
+	msg := nats.NewMsg(s.count)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(seq, 10))
+	msg.Header.Set(countHeader, strconv.Itoa(n))
+	_, err := s.js.PublishMsg(ctx, msg)
+	if isOvertaken(err) {
+		return errOvertaken
+	}
+	return err
+}
+
+// adjustCount adds delta to the count, retrying until no other node
+// overtakes it.
+func (s *Streams) adjustCount(ctx context.Context, delta int) error {
+	for range streamsRetries {
+		n, seq, err := s.readCount(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.publishCount(ctx, max(n+delta, 0), seq); !errors.Is(err, errOvertaken) {
+			return err
+		}
+	}
+	return fmt.Errorf("natsstore: stream count: overtaken %d times in a row: %w", streamsRetries, durable.ErrUnavailable)
+}
+
+// countDelta is how many streams the transaction creates minus how many
+// it removes.
+func (t *natsTxn) countDelta() int {
+	d := 0
+	for name, m := range t.written {
+		if t.handedOver[name] {
+			continue
+		}
+		switch old := t.read[name].meta; {
+		case old == nil && m != nil:
+			d++
+		case old != nil && m == nil:
+			d--
+		}
+	}
+	return d
+}
+
+// raiseCount raises the count by delta for the streams the transaction
+// creates: conditional on the count StreamCount read, so that an
+// overtaken limit check runs again, or else on the count as it is now.
+func (t *natsTxn) raiseCount(delta int) error {
+	if t.counted {
+		return t.s.publishCount(t.ctx, t.count+delta, t.countSeq)
+	}
+	return t.s.adjustCount(t.ctx, delta)
+}
+
 // commit publishes one message per stream written, each conditional on the
 // subject's last sequence as read. The primary stream (the operation's own)
 // decides: streams whose fork count rises are published before it (an
@@ -716,6 +857,29 @@ func (t *natsTxn) expire(name string, now time.Time) error {
 // applied again to its current state), so a failure in between can only
 // leave a count too high.
 func (t *natsTxn) commit() error {
+	delta := t.countDelta()
+	if delta > 0 {
+		if err := t.raiseCount(delta); err != nil {
+			return err
+		}
+	}
+	err := t.commitStreams()
+	switch {
+	case delta > 0 && err != nil:
+		// Nothing was created: give the count back (best effort; a failure
+		// leaves it too high, on the safe side).
+		_ = t.s.adjustCount(context.WithoutCancel(t.ctx), -delta)
+	case delta < 0 && err == nil:
+		if delta = t.countDelta(); delta < 0 {
+			err = t.s.adjustCount(t.ctx, delta)
+		}
+	}
+	return err
+}
+
+// commitStreams publishes the streams' messages in the order commit
+// describes.
+func (t *natsTxn) commitStreams() error {
 	var before, after []string
 	for name, m := range t.written {
 		if name == t.primary {
@@ -744,6 +908,10 @@ func (t *natsTxn) commit() error {
 	}
 	for _, name := range after {
 		if err := t.publish(name); errors.Is(err, errOvertaken) {
+			if t.handedOver == nil {
+				t.handedOver = map[string]bool{}
+			}
+			t.handedOver[name] = true
 			err = t.s.adjustForks(t.ctx, name, t.written[name], t.read[name].meta)
 			if err != nil {
 				return err
@@ -783,10 +951,17 @@ func (t *natsTxn) publish(name string) error {
 		}
 	}
 	_, err := t.s.js.PublishMsg(t.ctx, msg)
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+	if isOvertaken(err) {
 		return errOvertaken
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// The data fitted (Create and Append check) but not with this
+		// stream's metadata: refused all the same, nothing written.
+		size := 0
+		for _, rec := range t.adds[m.ID] {
+			size += len(rec.Data)
+		}
+		return &rulesErr{&durable.TooLargeError{Size: size, Max: max(int(t.s.nc.MaxPayload())-msgHeaderSize(msg), 0)}}
 	}
 	if err != nil {
 		return err
@@ -834,7 +1009,11 @@ func (s *Streams) adjustForks(ctx context.Context, name string, want, had *durab
 		} else {
 			t.written[name] = cur
 		}
-		if err := t.publish(name); !errors.Is(err, errOvertaken) {
+		err = t.publish(name)
+		if err == nil && t.written[name] == nil {
+			err = s.adjustCount(ctx, -1) // the soft-deleted source is removed
+		}
+		if !errors.Is(err, errOvertaken) {
 			return err
 		}
 	}
@@ -855,6 +1034,25 @@ func (s *Streams) notifyChange(name string, m *durable.Meta) {
 	}
 	msg.Header.Set("Final", final)
 	_ = s.nc.PublishMsg(msg) // a lost notification costs a waiter streamsRecheck at most
+}
+
+// isOvertaken says whether err is JetStream refusing a publish whose
+// expected last subject sequence is not the subject's.
+func isOvertaken(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// msgHeaderSize is about how many bytes msg's headers take on the wire.
+func msgHeaderSize(msg *nats.Msg) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range msg.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
 }
 
 func fnv32(s string) uint32 {
