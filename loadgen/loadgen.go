@@ -81,6 +81,12 @@ type Config struct {
 	Payload int
 	// Replay is ReplayNone, ReplayFirst or ReplayEarliest.
 	Replay string
+	// Draft is the version of the Mercure protocol the subscribers speak:
+	// "07" or "" (draft-dunglas-mercure-07: topic=, Last-Event-ID header)
+	// or "08" (draft-dunglas-mercure-08: match=, last_event_id=, and the
+	// hub must answer a replay with Mercure-Last-Event-ID). Publishing is
+	// the same form in both.
+	Draft string
 	// SourceAddrs is how many loopback source addresses (127.0.0.1,
 	// 127.0.0.2, …) the subscribers are spread over when the hub is on an
 	// IPv4 loopback address; zero picks one per PortsPerSource connections.
@@ -152,6 +158,7 @@ type Result struct {
 	Rate         float64 `json:"rate"`      // asked-for publishing rate, updates/s; 0 = as fast as possible
 	PayloadBytes int     `json:"payload_bytes"`
 	Replay       string  `json:"replay,omitempty"`
+	Draft        string  `json:"draft,omitempty"`
 	SourceAddrs  int     `json:"source_addrs"`
 
 	Expected   int64 `json:"expected"`     // distinct deliveries expected: per-subscriber expectation × measured subscribers
@@ -265,6 +272,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%d source addresses: at most 254 (127.0.0.1 to 127.0.0.254)", c.SourceAddrs)
 	case c.Replay != ReplayNone && c.Replay != ReplayFirst && c.Replay != ReplayEarliest:
 		return fmt.Errorf("replay %q: want %q, %q or nothing", c.Replay, ReplayFirst, ReplayEarliest)
+	case c.Draft != "" && c.Draft != "07" && c.Draft != "08":
+		return fmt.Errorf("draft %q: want 07 or 08", c.Draft)
 	case c.Protocol != ProtocolMercure && c.Protocol != ProtocolDurable:
 		return fmt.Errorf("protocol %q: want %q or nothing", c.Protocol, ProtocolDurable)
 	case c.Protocol == ProtocolDurable && c.Replay == ReplayFirst:
@@ -620,6 +629,7 @@ func (r *run) result(stop string, proc *procReadings) *Result {
 		Rate:         cfg.Rate,
 		PayloadBytes: cfg.Payload,
 		Replay:       cfg.Replay,
+		Draft:        cfg.Draft,
 		SourceAddrs:  len(r.sources),
 		Expected:     int64(cfg.Subscribers) * int64(max(cfg.Updates-r.first, 0)),
 		Stop:         stop,
@@ -698,8 +708,9 @@ func (r *run) result(stop string, proc *procReadings) *Result {
 	return res
 }
 
-// subscribeURL returns the hub URL with the topic selector (and any query the
-// hub URL already had), or the stream's live SSE URL.
+// subscribeURL returns the hub URL with the topic selector in the draft's
+// parameter (and any query the hub URL already had; for draft-08 the
+// replay's last_event_id too), or the stream's live SSE URL.
 func (r *run) subscribeURL() *url.URL {
 	if r.cfg.Protocol == ProtocolDurable {
 		offset := "now"
@@ -712,6 +723,12 @@ func (r *run) subscribeURL() *url.URL {
 	}
 	u := *r.hub
 	q := "topic=" + url.QueryEscape(r.topic)
+	if r.cfg.Draft == "08" {
+		q = "match=" + url.QueryEscape(r.topic)
+		if id := r.replayFrom(); id != "" {
+			q += "&last_event_id=" + url.QueryEscape(id)
+		}
+	}
 	if u.RawQuery != "" {
 		q = u.RawQuery + "&" + q
 	}

@@ -188,7 +188,7 @@ func (s *subscriber) connect(ctx context.Context, r *run) (io.Closer, io.Reader,
 	if err != nil {
 		return fail(fmt.Errorf("reading the response headers: %w", err))
 	}
-	if err := checkSubscribed(resp, u); err != nil {
+	if err := r.checkSubscribed(resp, u); err != nil {
 		return fail(err)
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -206,23 +206,37 @@ func (r *run) subscribeHeader() http.Header {
 	if r.cfg.Protocol == ProtocolDurable {
 		return h // the offset is in the URL
 	}
-	switch r.cfg.Replay {
-	case ReplayFirst:
-		h.Set("Last-Event-ID", r.updateID(0))
-	case ReplayEarliest:
-		h.Set("Last-Event-ID", "earliest")
+	if id := r.replayFrom(); id != "" && r.cfg.Draft != "08" {
+		h.Set("Last-Event-ID", id) // draft-08's is in the URL: see subscribeURL
 	}
 	return h
 }
 
-// checkSubscribed tells whether resp starts an event stream.
-func checkSubscribed(resp *http.Response, u *url.URL) error {
+// replayFrom returns the last event ID the subscribers resume after, or
+// "" without a replay.
+func (r *run) replayFrom() string {
+	switch r.cfg.Replay {
+	case ReplayFirst:
+		return r.updateID(0)
+	case ReplayEarliest:
+		return "earliest"
+	}
+	return ""
+}
+
+// checkSubscribed tells whether resp starts r's event stream: 200,
+// text/event-stream, and for a draft-08 replay the Mercure-Last-Event-ID
+// response field the draft requires.
+func (r *run) checkSubscribed(resp *http.Response, u *url.URL) error {
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 		return fmt.Errorf("subscribing to %s: %s: %q", u.Redacted(), resp.Status, msg)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
 		return fmt.Errorf("subscribing to %s: Content-Type %q, want text/event-stream", u.Redacted(), resp.Header.Get("Content-Type"))
+	}
+	if _, ok := resp.Header["Mercure-Last-Event-Id"]; r.cfg.Protocol != ProtocolDurable && r.cfg.Draft == "08" && r.replayFrom() != "" && !ok {
+		return fmt.Errorf("subscribing to %s with last_event_id: no Mercure-Last-Event-ID in the answer (is the hub a draft-08 hub?)", u.Redacted())
 	}
 	return nil
 }
@@ -255,7 +269,7 @@ func (s *subscriber) connectH2(ctx context.Context, r *run) (io.Closer, io.Reade
 		cancel()
 		return nil, nil, fmt.Errorf("subscribing over HTTP/2: the hub answered over %s", resp.Proto)
 	}
-	if err := checkSubscribed(resp, u); err != nil {
+	if err := r.checkSubscribed(resp, u); err != nil {
 		resp.Body.Close()
 		cancel()
 		return nil, nil, err

@@ -1,15 +1,19 @@
-// Package mercure serves a hub.Hub over HTTP with the Mercure protocol as
-// deployed clients speak it: the IETF Internet-Draft "The Mercure Protocol",
-// draft-dunglas-mercure-07 (what Mercure 0.x hubs serve), encryption aside.
+// Package mercure serves a hub.Hub over HTTP with the Mercure protocol, the
+// IETF Internet-Draft "The Mercure Protocol", in both versions clients
+// speak, on the same endpoint and history: draft-dunglas-mercure-07 (what
+// Mercure 0.x hubs serve) and draft-dunglas-mercure-08 (Mercure 1.0),
+// encryption aside. Each request is answered by the draft its parameters
+// and token belong to; Config.Draft restricts the hub to one.
 //
 // A Server is an http.Handler for the hub endpoint /.well-known/mercure
-// (GET subscribes, POST publishes), the subscriptions API under
-// /.well-known/mercure/subscriptions, /healthz and /metrics. Mount it on any
-// mux with Register, or route those paths to it yourself.
+// (GET, HEAD and QUERY subscribe, POST publishes), the subscriptions API
+// under /.well-known/mercure/subscriptions, /healthz and /metrics. Mount it
+// on any mux with Register, or route those paths to it yourself.
 //
-// What is specific to draft-07 (the request parameters and the JWT claim
-// shape) sits behind the protocol interface (see draft07.go), so that the
-// draft-08 (Mercure 1.0) variant can be served next to it later.
+// What differs between the drafts (the request parameters, the token's
+// shape, the publish rules, the subscription documents) sits behind the
+// protocol interface (draft07.go, draft08.go) and in the per-draft
+// documents of subscriptions.go.
 //
 // Choices where the draft leaves room, documented here once:
 //
@@ -41,6 +45,18 @@
 //     Config.PublishOrigins; with an empty list, publishing by cookie is
 //     refused. Subscribing by cookie is not origin-checked (CORS governs
 //     which pages can read the stream).
+//   - A subscribe request whose Accept field excludes text/event-stream is
+//     answered 406; a QUERY body other than a form is 415 (with
+//     Accept-Query), one over Config.MaxQueryBytes 413. QUERY works for
+//     draft-07's topic parameter too.
+//   - With "*" in Config.CORSOrigins, an origin not named gets
+//     Access-Control-Allow-Origin "*" without credentials: an origin is
+//     never reflected with credentials (draft-08 §"Subscription").
+//   - A subscription's events and API documents are in the format of the
+//     draft it was made with, and each draft's API lists its own
+//     subscriptions. The collection of all, whose path both drafts share,
+//     is draft-08's for a draft-08 token or an Accept of application/json
+//     alone.
 //   - Subscription events and the subscriptions API describe the
 //     subscribers of this process. Subscription events are kept in a
 //     history of their own (Config.SubscriptionStore), so that clients

@@ -547,8 +547,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// cors answers cross-origin requests from the configured origins, with
-// credentials so that the authorization cookie is sent.
+// cors answers cross-origin requests: from the configured origins with
+// credentials, so that the authorization cookie is sent; from any origin
+// without them when "*" is configured.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" || len(s.cfg.CORSOrigins) == 0 {
@@ -556,11 +557,19 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if !slices.Contains(s.cfg.CORSOrigins, "*") && !slices.Contains(s.cfg.CORSOrigins, origin) {
+	switch {
+	case slices.Contains(s.cfg.CORSOrigins, origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case slices.Contains(s.cfg.CORSOrigins, "*"):
+		// Any page may read what needs no credentials; cookies are for
+		// the origins named, never a reflected one (draft-08
+		// §"Subscription": any site the user visits could otherwise
+		// read the user's private updates).
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
 		return
 	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Set("Access-Control-Expose-Headers", "Last-Event-ID, Mercure-Last-Event-ID, Link")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", hubMethods)

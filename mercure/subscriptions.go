@@ -179,7 +179,7 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	draft := s.subscriptionsDraft(r, parts)
+	draft := s.subscriptionsDraft(r, parts, acc.modern)
 	switch {
 	case draft == "07" && len(parts) > 2, draft == "08" && len(parts) == 1:
 		http.NotFound(w, r)
@@ -274,16 +274,21 @@ func (s *Server) subscriptions08(w http.ResponseWriter, r *http.Request, path st
 // subscriptions API belongs to: the hub's when it serves one only, else
 // the path's shape (draft-08's /{match_type}/{match}[/{subscriber}] names
 // a matcher type first, draft-07's /{topic}[/{subscriber}] a topic), and
-// for the collection of all subscriptions, which both share, the media
-// type asked for: application/json alone is draft-08's,
-// application/ld+json (or anything else) draft-07's.
-func (s *Server) subscriptionsDraft(r *http.Request, parts []string) string {
+// for the collection of all subscriptions, which both share, the token
+// (a draft-08 access token is draft-08's) or the media type asked for
+// (application/json alone is draft-08's, application/ld+json draft-07's).
+func (s *Server) subscriptionsDraft(r *http.Request, parts []string, token08 bool) string {
 	switch {
 	case s.cfg.Draft != "":
 		return s.cfg.Draft
 	case len(parts) == 3, len(parts) == 2 && isMatchType(parts[0]):
 		return "08"
 	case len(parts) == 0 && acceptsJSONOnly(r.Header.Values("Accept")):
+		return "08"
+	case len(parts) == 0 && token08:
+		if q, ld := acceptQuality(r.Header.Values("Accept"), "application/ld+json"); ld && q > 0 {
+			return "07"
+		}
 		return "08"
 	}
 	return "07"

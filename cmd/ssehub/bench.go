@@ -76,6 +76,7 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	fs.IntVar(&c.Updates, "updates", 1000, "updates to publish")
 	fs.Float64Var(&c.Rate, "rate", 0, "updates per second; 0 publishes as fast as the hub accepts them")
 	fs.IntVar(&c.Payload, "payload", loadgen.DefaultPayload, "size of each update's data, in bytes")
+	fs.StringVar(&c.Draft, "draft", "07", "Mercure protocol the subscribers speak: 07 (topic=, Last-Event-ID) or 08 (match=,\nlast_event_id=; -jwt-key then mints the publisher token only: a draft-08 hub\ntakes draft-08 access tokens from subscribers, give one with -subscriber-token)")
 	fs.StringVar(&c.Replay, "replay", "", "publish every update first, then subscribe with Last-Event-ID:\n\"first\" (the first update's id: expects the other updates-1) or\n\"earliest\" (the whole history: expects all updates)")
 	fs.IntVar(&c.SourceAddrs, "source-addrs", 0, "loopback source addresses 127.0.0.1..127.0.0.K to spread subscribers over\n(about 28,000 connections fit per address); 0 picks one per 25,000")
 	fs.StringVar(&f.jwtKey, "jwt-key", "", "HS256 secret: mint a publisher token ({\"mercure\":{\"publish\":[\"*\"]}})\nand a subscriber token ({\"mercure\":{\"subscribe\":[\"*\"]}})")
@@ -180,7 +181,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 			return err
 		}
 		c.PublisherToken = cmp.Or(c.PublisherToken, pub)
-		c.SubscriberToken = cmp.Or(c.SubscriberToken, sub)
+		if c.Draft != "08" {
+			c.SubscriberToken = cmp.Or(c.SubscriberToken, sub)
+		}
 	}
 
 	// Raise the open-files limit, and cap the subscribers when it is not

@@ -29,7 +29,7 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	})
 	fs.BoolVar(&c.Anonymous, "anonymous", false,
 		"let subscribers without a token receive public updates")
-	fs.Func("cors-origins", "comma-separated origins whose web pages may use the hub,\ne.g. https://app.example.com; * allows any", listSetter(&c.CORSOrigins))
+	fs.Func("cors-origins", "comma-separated origins whose web pages may use the hub with credentials (cookies),\ne.g. https://app.example.com; * lets any other page use it without credentials", listSetter(&c.CORSOrigins))
 	fs.Func("publish-origins", "comma-separated origins allowed to publish with the authorization cookie\n(mercureAuthorization, or draft-08's -access-token-cookie); * allows any (default: none)", listSetter(&c.PublishOrigins))
 	fs.BoolVar(&c.Subscriptions, "subscriptions", false,
 		"publish subscription events and serve the subscriptions API at /.well-known/mercure/subscriptions")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -28,6 +29,11 @@ It exits with status 0 when the stream ends normally: the server answers
 204 No Content, -max-events events were printed, or the -end marker came.
 Otherwise it exits with status 1 and prints the reason on one line.
 
+With -topic (or -urlpattern), URL is a Mercure hub: listen subscribes to
+the topics in the protocol of -draft, 07 (topic=, lastEventID=) or 08
+(match=, match_urlpattern=, last_event_id=), and -last-event-id goes in the
+URL as the draft names it; the token goes in -H 'Authorization: Bearer …'.
+
 With -durable, or when URL's path contains /v1/stream/, URL is a Durable
 Streams stream: listen prints its data as it arrives from -offset (with
 -json, one object per chunk with the offset after it), reconnects from the
@@ -40,6 +46,9 @@ Examples:
   ssehub listen http://localhost:8080/events
   ssehub listen -json -max-events 10 http://localhost:8080/events
   ssehub listen -comments -v http://localhost:8080/events
+  ssehub listen -topic https://example.com/books/1 http://localhost:8080/.well-known/mercure
+  ssehub listen -draft 08 -urlpattern 'https://example.com/books/:id' -last-event-id earliest \
+      http://localhost:8080/.well-known/mercure
   ssehub listen http://localhost:8080/v1/stream/answer
   ssehub listen -d @request.json -H 'Authorization: Bearer $KEY' \
       -H 'Content-Type: application/json' -end '[DONE]' https://api.example.com/v1/chat
@@ -94,6 +103,40 @@ type listenOptions struct {
 	maxEventBytes     int
 	durable           bool
 	offset            string
+	draft             string
+	topics            stringsFlag
+	urlPatterns       stringsFlag
+}
+
+// mercureURL returns the subscription URL to a Mercure hub at hub for the
+// topics and URL patterns of o, in the parameters of o's draft, with the
+// last event ID in it.
+func mercureURL(hub string, o listenOptions) (string, error) {
+	u, err := url.Parse(hub)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usageError{fmt.Errorf("URL %q: want the http or https URL of a Mercure hub such as %s", hub, defaultHubURL)}
+	}
+	q := u.Query()
+	switch o.draft {
+	case "07":
+		if len(o.urlPatterns) > 0 {
+			return "", usageError{errors.New("-urlpattern is draft 08's: give -draft 08, or URI templates with -topic")}
+		}
+		q["topic"] = append(q["topic"], o.topics...)
+		if o.lastEventID != "" {
+			q.Set("lastEventID", o.lastEventID)
+		}
+	case "08":
+		q["match"] = append(q["match"], o.topics...)
+		q["match_urlpattern"] = append(q["match_urlpattern"], o.urlPatterns...)
+		if o.lastEventID != "" {
+			q.Set("last_event_id", o.lastEventID)
+		}
+	default:
+		return "", usageError{fmt.Errorf("-draft %q: want 07 or 08", o.draft)}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 func runListen(ctx context.Context, m *Main, args []string) error {
@@ -116,6 +159,9 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&o.maxLineBytes, "max-line-bytes", 0, "exit 1 if a line of the stream is longer than `N` bytes (0: no limit, as in browsers)")
 	fs.IntVar(&o.maxEventBytes, "max-event-bytes", 0, "exit 1 if the data of an event is larger than `N` bytes (0: no limit, as in browsers)")
 	fs.BoolVar(&o.durable, "durable", false, "URL is a Durable Streams stream: follow it from -offset until it is closed\n(the default when URL's path contains "+durable.DefaultPrefix+")")
+	fs.StringVar(&o.draft, "draft", "07", "with -topic or -urlpattern: the Mercure protocol to speak, 07 or 08")
+	fs.Var(&o.topics, "topic", "subscribe to this topic of the Mercure hub at URL (repeatable): a topic selector\n(draft 07: URI template or exact topic) or an exact topic (draft 08)")
+	fs.Var(&o.urlPatterns, "urlpattern", "subscribe to the topics matching this URL pattern (draft 08, repeatable)")
 	fs.StringVar(&o.offset, "offset", durableclient.Start, "with -durable: where to start: -1 (the beginning), now (the tail), or an offset\nprinted earlier")
 	rest, err := m.parseInterspersed(fs, args)
 	if err != nil {
@@ -130,8 +176,15 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	if o.maxEvents < 0 || o.maxAttempts < 0 || o.timeout < 0 || o.idleTimeout < 0 || o.maxLineBytes < 0 || o.maxEventBytes < 0 {
 		return usageError{errors.New("-max-events, -max-attempts, -timeout, -idle-timeout, -max-line-bytes and -max-event-bytes must not be negative")}
 	}
+	target := rest[0]
+	if len(o.topics)+len(o.urlPatterns) > 0 {
+		if target, err = mercureURL(target, o); err != nil {
+			return err
+		}
+		o.lastEventID = "" // in the URL, as a browser would send it
+	}
 	c := &client.Client{
-		URL:               rest[0],
+		URL:               target,
 		Method:            o.method,
 		Header:            o.header.h,
 		LastEventID:       o.lastEventID,

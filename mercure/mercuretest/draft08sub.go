@@ -299,14 +299,26 @@ func testDraft08SubscriptionEvents(t *testing.T, open func(*testing.T) hub.Store
 			t.Fatalf("unknown matcher type = %d %q, want 400", r.status, r.body)
 		}
 	})
+	t.Run("ATokenWithoutSubscribeOnThePathIs403", func(t *testing.T) {
+		r := api("/.well-known/mercure/subscriptions", http.Header{"Authorization": {"Bearer " + subToken08(t, "https://example.com/other")}})
+		if r.status != http.StatusForbidden {
+			t.Fatalf("subscriptions API with a token for other topics = %d %q, want 403", r.status, r.body)
+		}
+	})
 	t.Run("TheLinkHeaderIsExposedThroughCORS", func(t *testing.T) {
 		r := api("/.well-known/mercure/subscriptions", http.Header{"Origin": {"https://app.example.com"}, "Accept": {"application/json"}})
 		if !strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "Link") {
 			t.Fatalf("Access-Control-Expose-Headers %q, want Link in it", r.header.Get("Access-Control-Expose-Headers"))
 		}
 	})
-	t.Run("Draft07KeepsItsFormat", func(t *testing.T) {
+	t.Run("ADraft08TokenGetsTheDraft08Collection", func(t *testing.T) {
 		r := api("/.well-known/mercure/subscriptions", nil)
+		if r.status != 200 || r.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("collection with a draft-08 token = %d %v %q", r.status, r.header, r.body)
+		}
+	})
+	t.Run("Draft07KeepsItsFormat", func(t *testing.T) {
+		r := api("/.well-known/mercure/subscriptions", http.Header{"Authorization": {"Bearer " + subToken(t, "*")}})
 		var coll map[string]any
 		json.Unmarshal([]byte(r.body), &coll)
 		subs, _ := coll["subscriptions"].([]any)
@@ -340,4 +352,23 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// testPrivateFieldPresence: §"Publication": the presence of the private
+// field marks an update private, whatever its value (none, empty, "off").
+func testPrivateFieldPresence(t *testing.T, open func(*testing.T) hub.Store) {
+	h := newHarness(t, open, nil)
+	for _, body := range []string{"topic=urn%3Apf&private", "topic=urn%3Apf&private=", "topic=urn%3Apf&private=off"} {
+		t.Run(body, func(t *testing.T) {
+			anon := h.subscribe(q("match", "urn:pf", "match", "urn:pf:marker"), nil)
+			r := h.do(h.publishReq(body, pubToken(t, "*")))
+			if r.status != http.StatusOK {
+				t.Fatalf("publish %q = %d %q", body, r.status, r.body)
+			}
+			marker := h.publish(form("topic", "urn:pf:marker"))
+			if got := anon.next().ID; got != marker {
+				t.Fatalf("an anonymous subscriber got %q (published with %q), want only the public marker", got, body)
+			}
+		})
+	}
 }

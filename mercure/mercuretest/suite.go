@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) hub.Store) {
 		{"Draft08_Subscription_QueryMethod", testDraft08QueryMethod},
 		{"Subscription_AcceptWithoutEventStreamIs406", testNotAcceptable},
 		{"Draft08_ActiveSubscriptions_EventsAndAPI", testDraft08SubscriptionEvents},
+		{"Publication_PrivateFieldPresenceMarksPrivate", testPrivateFieldPresence},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -545,6 +546,9 @@ func testSubscriptions(t *testing.T, open func(*testing.T) hub.Store) {
 			t.Fatalf("event data %q: %v", ev.Data, err)
 		}
 		if doc["topic"] == "https://example.com/books/{id}" {
+			if ev.Type != "message" {
+				t.Fatalf("draft-07 subscription event of type %q, want none (draft-07's format is unchanged)", ev.Type)
+			}
 			break
 		}
 	}
@@ -620,6 +624,18 @@ func testOperations(t *testing.T, open func(*testing.T) hub.Store) {
 	req.Header.Set("Origin", "https://evil.example")
 	if r = h.do(req); r.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("preflight from other origin allowed: %v", r.header)
+	}
+	// draft-08 §"Subscription": with credentials, Access-Control-Allow-Origin
+	// is neither * nor reflected from an arbitrary origin.
+	star := newHarness(t, open, func(c *mercure.Config) { c.CORSOrigins = []string{"*", "https://app.example"} })
+	req, _ = http.NewRequest(http.MethodOptions, star.srv.URL+mercure.HubPath, nil)
+	req.Header.Set("Origin", "https://evil.example")
+	if r = star.do(req); r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("with *, an unlisted origin got %v: want Access-Control-Allow-Origin * without credentials", r.header)
+	}
+	req.Header.Set("Origin", "https://app.example")
+	if r = star.do(req); r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Access-Control-Allow-Credentials") != "true" {
+		t.Fatalf("with *, a listed origin got %v: want it allowed with credentials", r.header)
 	}
 	req, _ = http.NewRequest(http.MethodGet, h.srv.URL+"/healthz", nil)
 	if r = h.do(req); r.status != 200 {
