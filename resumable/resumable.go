@@ -204,9 +204,6 @@ func New(store durable.Store, opts Options) (*Streams, error) {
 // URL is the durable server's prefix followed by it.
 func (s *Streams) Name(id string) string { return s.opts.Prefix + id }
 
-// Store returns the durable store that keeps the answers.
-func (s *Streams) Store() durable.Store { return s.store }
-
 // producersRunning counts the producers of this process, for tests of the
 // cleanup.
 func (s *Streams) producersRunning() int {
@@ -380,7 +377,12 @@ func (s *Streams) watch(p *producer) {
 	defer s.wg.Done()
 	for {
 		if err := s.store.Wait(p.ctx, p.name, p.stream, p.tail.Load()); err != nil {
-			return // the producer returned, or the store closed
+			if p.ctx.Err() == nil {
+				// The producer still learns of a cancellation from its
+				// next append, which fails.
+				s.log.Warn("resumable: watching an answer for cancellation", "answer", p.id, "err", err)
+			}
+			return // the producer returned, or the store failed or closed
 		}
 		info, err := s.store.Stat(p.ctx, p.name)
 		switch {
