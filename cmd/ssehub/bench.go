@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/ssehub/ssehub/loadgen"
 )
 
@@ -53,6 +55,8 @@ Examples:
 type benchFlags struct {
 	cfg        loadgen.Config
 	jwtKey     string
+	issuer     string // draft-08 tokens' iss
+	audience   string // draft-08 tokens' aud
 	jsonOut    bool
 	plotPath   string
 	quiet      bool
@@ -76,7 +80,9 @@ func parseBenchFlags(m *Main, args []string) (*benchFlags, error) {
 	fs.IntVar(&c.Updates, "updates", 1000, "updates to publish")
 	fs.Float64Var(&c.Rate, "rate", 0, "updates per second; 0 publishes as fast as the hub accepts them")
 	fs.IntVar(&c.Payload, "payload", loadgen.DefaultPayload, "size of each update's data, in bytes")
-	fs.StringVar(&c.Draft, "draft", "07", "Mercure protocol the subscribers speak: 07 (topic=, Last-Event-ID) or 08 (match=,\nlast_event_id=; -jwt-key then mints the publisher token only: a draft-08 hub\ntakes draft-08 access tokens from subscribers, give one with -subscriber-token)")
+	fs.StringVar(&c.Draft, "draft", "07", "Mercure protocol the subscribers speak: 07 (topic=, Last-Event-ID) or 08 (match=,\nlast_event_id=; -jwt-key then mints draft-08 access tokens of -jwt-issuer for -jwt-audience)")
+	fs.StringVar(&f.issuer, "jwt-issuer", "", "with -draft 08 and -jwt-key: the iss of the tokens minted, an issuer the hub trusts")
+	fs.StringVar(&f.audience, "jwt-audience", "", "with -draft 08 and -jwt-key: the aud of the tokens minted, the hub's resource identifier\n(default: -hub)")
 	fs.StringVar(&c.Replay, "replay", "", "publish every update first, then subscribe with Last-Event-ID:\n\"first\" (the first update's id: expects the other updates-1) or\n\"earliest\" (the whole history: expects all updates)")
 	fs.IntVar(&c.SourceAddrs, "source-addrs", 0, "loopback source addresses 127.0.0.1..127.0.0.K to spread subscribers over\n(about 28,000 connections fit per address); 0 picks one per 25,000")
 	fs.StringVar(&f.jwtKey, "jwt-key", "", "HS256 secret: mint a publisher token ({\"mercure\":{\"publish\":[\"*\"]}})\nand a subscriber token ({\"mercure\":{\"subscribe\":[\"*\"]}})")
@@ -176,14 +182,18 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	}
 	c := &f.cfg
 	if f.jwtKey != "" {
-		pub, sub, err := loadgen.Tokens(f.jwtKey, c.Timeout+time.Hour)
+		mint := func() (string, string, error) { return loadgen.Tokens(f.jwtKey, c.Timeout+time.Hour) }
+		if c.Draft == "08" {
+			mint = func() (string, string, error) {
+				return tokens08(f.jwtKey, f.issuer, cmp.Or(f.audience, c.HubURL), c.Timeout+time.Hour)
+			}
+		}
+		pub, sub, err := mint()
 		if err != nil {
 			return err
 		}
 		c.PublisherToken = cmp.Or(c.PublisherToken, pub)
-		if c.Draft != "08" {
-			c.SubscriberToken = cmp.Or(c.SubscriberToken, sub)
-		}
+		c.SubscriberToken = cmp.Or(c.SubscriberToken, sub)
 	}
 
 	// Raise the open-files limit, and cap the subscribers when it is not
@@ -475,4 +485,30 @@ func runAppendBench(ctx context.Context, m *Main, f *benchFlags) error {
 		fmt.Fprintf(w, "  error:          %s\n", e)
 	}
 	return runErr
+}
+
+// tokens08 mints HS256 draft-08 access tokens of issuer for audience, one
+// granting publish and one subscribe on every topic, valid for ttl.
+func tokens08(key, issuer, audience string, ttl time.Duration) (publisher, subscriber string, err error) {
+	sign := func(spec accessTokenSpec) (string, error) {
+		spec.issuer, spec.audience, spec.clientID, spec.ttl = issuer, audience, "ssehub-bench", ttl
+		claims, err := claims08(spec)
+		if err != nil {
+			return "", err
+		}
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		tok.Header["typ"] = "at+jwt" // RFC 9068 §2.1
+		s, err := tok.SignedString([]byte(key))
+		if err != nil {
+			return "", fmt.Errorf("signing a draft-08 token: %w", err)
+		}
+		return s, nil
+	}
+	if publisher, err = sign(accessTokenSpec{publish: []string{"*"}}); err != nil {
+		return "", "", err
+	}
+	if subscriber, err = sign(accessTokenSpec{subscribe: []string{"*"}}); err != nil {
+		return "", "", err
+	}
+	return publisher, subscriber, nil
 }

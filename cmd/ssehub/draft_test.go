@@ -14,14 +14,16 @@ import (
 )
 
 // draftHub is an in-process hub serving one draft only, to anonymous
-// subscribers; a draft-08 one trusts mercuretest's issuer for publishers.
-func draftHub(t *testing.T, draft string) (*mercure.Server, string) {
+// subscribers when anonymous is set; a draft-08 one trusts mercuretest's
+// issuer, with mercuretest.PublisherKey for both roles.
+func draftHub(t *testing.T, draft string, anonymous bool) (*mercure.Server, string) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	hubURL := "http://" + srv.Listener.Addr().String() + mercure.HubPath
-	cfg := mercure.Config{Draft: draft, Anonymous: true, PublicURL: hubURL, Heartbeat: -1, PublisherJWTKey: mercuretest.PublisherKey}
+	cfg := mercure.Config{Draft: draft, Anonymous: anonymous, PublicURL: hubURL, Heartbeat: -1, PublisherJWTKey: mercuretest.PublisherKey}
 	if draft == "08" {
-		cfg.Issuers = []mercure.Issuer{{ID: mercuretest.Issuer08, PublisherKeys: []string{mercuretest.PublisherKey}}}
+		keys := []string{mercuretest.PublisherKey}
+		cfg.Issuers = []mercure.Issuer{{ID: mercuretest.Issuer08, PublisherKeys: keys, SubscriberKeys: keys}}
 	}
 	s, err := mercure.New(cfg)
 	if err != nil {
@@ -75,7 +77,7 @@ func listenIDs(t *testing.T, env map[string]string, args ...string) []string {
 func TestListen_SubscribesToAMercureHubInEitherDraft(t *testing.T) {
 	for _, draft := range []string{"07", "08"} {
 		t.Run("Draft"+draft, func(t *testing.T) {
-			s, hubURL := draftHub(t, draft)
+			s, hubURL := draftHub(t, draft, true)
 			publishIDs(t, s, "https://example.com/books/1", "urn:b1:0", "urn:b1:1", "urn:b1:2")
 			publishIDs(t, s, "https://example.com/authors/1", "urn:a1:0")
 			cases := []struct {
@@ -134,14 +136,22 @@ func TestListen_MercureFlagsRefuseWhatTheDraftCannotSay(t *testing.T) {
 
 // bench's subscribers speak draft 08 to a hub serving draft 08 only: match=
 // for live delivery, last_event_id= for a replay (whose answer must carry
-// Mercure-Last-Event-ID, which bench checks); it publishes with a draft-08
-// access token.
+// Mercure-Last-Event-ID, which bench checks), with draft-08 access tokens
+// given or minted with -jwt-key (the hub admits no anonymous subscriber).
 func TestBench_SubscribersSpeakDraft08(t *testing.T) {
-	_, hubURL := draftHub(t, "08")
-	tok := mercuretest.AccessToken(t, mercuretest.PublisherKey, hubURL, nil, mercuretest.Grant{Actions: []string{"publish"}, Topics: []string{"*"}})
-	for _, replay := range []string{"", "first"} {
-		args := []string{"bench", "-hub", hubURL, "-publisher-token", tok, "-draft", "08",
-			"-subscribers", "5", "-updates", "20", "-json", "-quiet", "-metrics", "off"}
+	_, hubURL := draftHub(t, "08", false)
+	grant := func(action string) string {
+		return mercuretest.AccessToken(t, mercuretest.PublisherKey, hubURL, nil, mercuretest.Grant{Actions: []string{action}, Topics: []string{"*"}})
+	}
+	given := []string{"-publisher-token", grant("publish"), "-subscriber-token", grant("subscribe")}
+	minted := []string{"-jwt-key", mercuretest.PublisherKey, "-jwt-issuer", mercuretest.Issuer08}
+	for _, run := range []struct {
+		replay string
+		tokens []string
+	}{{"", given}, {"first", given}, {"earliest", minted}} {
+		replay := run.replay
+		args := append([]string{"bench", "-hub", hubURL, "-draft", "08",
+			"-subscribers", "5", "-updates", "20", "-json", "-quiet", "-metrics", "off"}, run.tokens...)
 		if replay != "" {
 			args = append(args, "-replay", replay)
 		}

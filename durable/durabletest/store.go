@@ -49,6 +49,7 @@ func TestStore(t *testing.T, open func(t *testing.T) durable.Store) {
 		{"ConcurrentAppendsAreTotallyOrdered", testConcurrent},
 		{"ClosedStoreRefusesEverything", testClosedStore},
 		{"TheStreamLimitCountsCreatesAndDeletes", testStreamLimit},
+		{"ManyConcurrentCreatesUnderTheLimitAllSucceed", testConcurrentCreates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -616,4 +617,26 @@ func testStreamLimit(t *testing.T, s durable.Store) {
 	}
 	_, err = s.Create(ctx(t), "d", limited(2))
 	wantErr(t, "a create once the room is taken again", err, durable.ErrTooMany)
+}
+
+// testConcurrentCreates: creates that all check the limit at once must not
+// overtake each other into failure (they did on Redis: 503 after 64 tries).
+func testConcurrentCreates(t *testing.T, s durable.Store) {
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Create(ctx(t), fmt.Sprintf("c%d", i), limited(1000)); err != nil {
+				errs <- fmt.Errorf("create c%d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

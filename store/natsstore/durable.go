@@ -106,7 +106,11 @@ type Streams struct {
 	sub     *nats.Subscription
 	maxData int
 
-	locks   [64]sync.Mutex
+	locks [64]sync.Mutex
+	// countMu serialises this node's changes to the stream count: run at
+	// once, its conditional publishes would overtake each other until
+	// their retries ran out, while other nodes' are few.
+	countMu sync.Mutex
 	waiters durable.Waiters
 
 	mu       sync.Mutex
@@ -309,15 +313,16 @@ func (s *Streams) txn(ctx context.Context, name, what string, fn func(*natsTxn) 
 	for attempt := range streamsRetries {
 		t := &natsTxn{ctx: ctx, s: s, primary: name, read: map[string]*readMeta{}, names: map[uint64]string{},
 			written: map[string]*durable.Meta{}, adds: map[uint64][]durable.Record{}}
-		err := fn(t)
+		err := t.attempt(fn)
+		if t.countLocked {
+			s.countMu.Unlock()
+		}
 		switch {
 		case t.failed != nil:
 			return s.fail(ctx, what, t.failed)
-		case err != nil:
-			return err // the rules' own verdict, as it is
-		}
-		err = t.commit()
-		if !errors.Is(err, errOvertaken) {
+		case err == nil:
+			return nil
+		case !errors.Is(err, errOvertaken):
 			return s.fail(ctx, what, err) // fail passes a rules error through as it is
 		}
 		select {
@@ -327,6 +332,18 @@ func (s *Streams) txn(ctx context.Context, name, what string, fn func(*natsTxn) 
 		}
 	}
 	return fmt.Errorf("natsstore: %s: overtaken by other writers %d times in a row: %w", what, streamsRetries, durable.ErrUnavailable)
+}
+
+// attempt runs fn and commits what it wrote. The rules' own verdict is
+// returned as it is (wrapped in rulesErr so that fail passes it through).
+func (t *natsTxn) attempt(fn func(*natsTxn) error) error {
+	if err := fn(t); err != nil {
+		if t.failed != nil {
+			return err
+		}
+		return &rulesErr{err}
+	}
+	return t.commit()
 }
 
 // Create implements durable.Store.
@@ -487,6 +504,8 @@ type natsTxn struct {
 	counted  bool
 	count    int
 	countSeq uint64
+	// countLocked: this attempt holds the store's countMu.
+	countLocked bool
 	// handedOver names the streams whose overtaken publish adjustForks
 	// applied instead, counting a removal itself.
 	handedOver map[string]bool
@@ -741,6 +760,7 @@ func (t *natsTxn) StreamCount() (int, error) {
 	if t.counted {
 		return t.count, nil
 	}
+	t.lockCount()
 	n, seq, err := t.s.readCount(t.ctx)
 	if err != nil {
 		var rules *rulesErr
@@ -840,6 +860,14 @@ func (t *natsTxn) countDelta() int {
 	return d
 }
 
+// lockCount takes the store's countMu for the rest of this attempt.
+func (t *natsTxn) lockCount() {
+	if !t.countLocked {
+		t.s.countMu.Lock()
+		t.countLocked = true
+	}
+}
+
 // raiseCount raises the count by delta for the streams the transaction
 // creates: conditional on the count StreamCount read, so that an
 // overtaken limit check runs again, or else on the count as it is now.
@@ -847,6 +875,7 @@ func (t *natsTxn) raiseCount(delta int) error {
 	if t.counted {
 		return t.s.publishCount(t.ctx, t.count+delta, t.countSeq)
 	}
+	t.lockCount()
 	return t.s.adjustCount(t.ctx, delta)
 }
 
@@ -858,6 +887,9 @@ func (t *natsTxn) raiseCount(delta int) error {
 // leave a count too high.
 func (t *natsTxn) commit() error {
 	delta := t.countDelta()
+	if delta != 0 {
+		t.lockCount()
+	}
 	if delta > 0 {
 		if err := t.raiseCount(delta); err != nil {
 			return err

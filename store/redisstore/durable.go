@@ -69,6 +69,12 @@ type Streams struct {
 	// locks serialise this node's writers of one name (by hash), so that
 	// optimistic retries are spent only on other nodes' writes.
 	locks [64]sync.Mutex
+	// countMu serialises this node's creates under a stream limit: they
+	// all watch the one set of names, so run at once they overtake each
+	// other until their retries run out (64 concurrent creates on one node
+	// failed so with 503), while other nodes' are few. It is taken before
+	// the transaction's connection, so that waiting for it holds none.
+	countMu sync.Mutex
 
 	waiters durable.Waiters
 
@@ -288,6 +294,10 @@ func (s *Streams) txn(ctx context.Context, name, what string, fn func(*redisTxn)
 
 // Create implements durable.Store.
 func (s *Streams) Create(ctx context.Context, name string, req durable.CreateRequest) (res durable.CreateResult, err error) {
+	if req.MaxStreams > 0 {
+		s.countMu.Lock()
+		defer s.countMu.Unlock()
+	}
 	err = s.txn(ctx, name, "create "+name, func(tx *redisTxn) error {
 		res, err = durable.CreateIn(tx, name, req)
 		return err
