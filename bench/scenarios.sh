@@ -50,6 +50,9 @@
 #                     memory://, redis://127.0.0.1:6379/0,
 #                     nats://127.0.0.1:4222 (a key prefix or JetStream stream
 #                     of the run's own is added)
+#   BENCH_DURABLE_URL measure another Durable Streams server at this stream
+#                     root (e.g. the reference server's http://…/v1/stream/)
+#                     instead of starting ours; BENCH_HUB_PID is its pid
 #
 # Needs bash, go, jq and (for pinning) taskset. Every wait below is bounded.
 set -euo pipefail
@@ -179,8 +182,12 @@ run_durable() {
 	: >"$runs"
 	for rep in $(seq "$reps"); do
 		dstore=$(durable_store "$date-$s-$rep")
-		start_hub -durable-store "$dstore"
-		root="${hub_url%/.well-known/mercure}/v1/stream/"
+		if [[ -n ${BENCH_DURABLE_URL:-} ]]; then
+			root=$BENCH_DURABLE_URL hub_pid=""
+		else
+			start_hub -durable-store "$dstore"
+			root="${hub_url%/.well-known/mercure}/v1/stream/"
+		fi
 		pid=${BENCH_HUB_PID:-$hub_pid}
 		echo "== $s run $rep/$reps (${dstore%%\?*}): ssehub bench -durable $root ${bench_flags[*]} $extra" >&2
 		# shellcheck disable=SC2086 # $extra is a list of flags
@@ -209,6 +216,7 @@ run_durable() {
 dstore_label=$(durable_store label)
 dstore_label=${dstore_label%%\?*}
 [[ -z ${BENCH_DURABLE_STORE:-} ]] && dstore_label="bolt (default, fsync)"
+[[ -n ${BENCH_DURABLE_URL:-} ]] && dstore_label="$BENCH_DURABLE_URL"
 
 for s in $scenarios; do
 	mapfile -t flags < <(scenario "$s")
