@@ -134,10 +134,10 @@ scenario() {
 	s4) echo ""; echo "-subscribers 100 -updates 5000 -replay first" ;;
 	slow) echo ""; echo "-subscribers 1000 -slow 1 -updates 2000" ;;
 	s5) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-s5-latency.png" ;;
-	d1) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-d1-latency.png" ;;
+	d1) echo "-durable-sse-duration 10m"; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-d1-latency.png" ;;
 	d2) echo ""; echo "-appenders 64 -streams 1 -updates 20000" ;;
 	d2m) echo ""; echo "-appenders 64 -streams 1000 -updates 20000" ;;
-	d3) echo ""; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
+	d3) echo "-durable-sse-duration 10m"; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
 	d3s) echo ""; echo "-appenders 64 -streams 10000 -updates 0" ;;
 	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow s5 d1 d2 d2m d3 d3s)" >&2; return 1 ;;
 	esac
@@ -185,7 +185,7 @@ run_durable() {
 		if [[ -n ${BENCH_DURABLE_URL:-} ]]; then
 			root=$BENCH_DURABLE_URL hub_pid=""
 		else
-			start_hub -durable-store "$dstore"
+			start_hub -durable-store "$dstore" "${hub_flags[@]}"
 			root="${hub_url%/.well-known/mercure}/v1/stream/"
 		fi
 		pid=${BENCH_HUB_PID:-$hub_pid}
