@@ -200,6 +200,10 @@ run_durable() {
 		[[ $dstore == bolt://* ]] && rm -f "${dstore#bolt://}"
 	done
 	jq -s . "$runs" >"$out/$date-$s.json"
+	if [[ ! -s $runs ]]; then
+		echo "| $s | ${dstore_label} | no run gave a result: see the log above | | | | | | |" >>"$durable_summary"
+		return
+	fi
 	m() { jq -r "$1" "$runs" | median; }
 	if [[ $(jq -r '.appenders // empty' "$runs" | head -1) != "" ]]; then
 		printf '| %s | %s | %s streams, %s writers | %s / %s appended | %.0f | %.2f | %.2f | %.1f | %s |\n' "$s" "${dstore_label}" \
