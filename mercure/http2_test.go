@@ -75,9 +75,9 @@ func h2Stream(t *testing.T, cfg mercure.Config, wrap func(http.Handler) http.Han
 
 func TestStream_HTTP2StreamThatKeepsUpWritesEachUpdateAsSoonAsItIsPublished(t *testing.T) {
 	var flushes atomic.Int64
-	// A Coalesce far longer than any wait of this test: a stream held or
-	// paused for it would stall the test for seconds, not just flush less.
-	_, resp, publishData := h2Stream(t, mercure.Config{Coalesce: 2 * time.Second}, func(h http.Handler) http.Handler {
+	// A Coalesce longer than the test's 20 s context: a stream held or
+	// paused for it after an update would fail the test, not just slow it.
+	_, resp, publishData := h2Stream(t, mercure.Config{Coalesce: time.Minute}, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(flushCounter{w, &flushes}, r) })
 	}, nil)
 	p := sse.NewParser(resp.Body)
