@@ -691,8 +691,14 @@ type stream08 struct {
 // openStreamWith subscribes and fails the test unless the answer is 200.
 func openStreamWith(t *testing.T, h *hub08, query string, header http.Header) *stream08 {
 	t.Helper()
+	return openStreamAt(t, h, mercure.HubPath, query, header)
+}
+
+// openStreamAt subscribes at path and fails the test unless the answer is 200.
+func openStreamAt(t *testing.T, h *hub08, path, query string, header http.Header) *stream08 {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+mercure.HubPath+"?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.srv.URL+path+"?"+query, nil)
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -737,6 +743,21 @@ func (st *stream08) nextID() string {
 		st.t.Fatal("no event within the timeout")
 	}
 	return ""
+}
+
+// next returns the next event, failing after the timeout.
+func (st *stream08) next() sse.Event {
+	st.t.Helper()
+	select {
+	case ev, ok := <-st.events:
+		if !ok {
+			st.t.Fatal("stream ended, want an event")
+		}
+		return ev
+	case <-time.After(mercuretest.Timeout):
+		st.t.Fatal("no event within the timeout")
+	}
+	return sse.Event{}
 }
 
 // ended waits for the stream to end, failing after the timeout.

@@ -7,8 +7,9 @@
 //
 // A Server is an http.Handler for the hub endpoint /.well-known/mercure
 // (GET, HEAD and QUERY subscribe, POST publishes), the subscriptions API
-// under /.well-known/mercure/subscriptions, /healthz and /metrics. Mount it
-// on any mux with Register, or route those paths to it yourself.
+// under /.well-known/mercure/subscriptions, /healthz and /metrics; with a
+// Config.PublicURL of another path, at that path too. Mount it on any mux
+// with Register, or route those paths to it yourself.
 //
 // What differs between the drafts (the request parameters, the token's
 // shape, the publish rules, the subscription documents) sits behind the

@@ -64,7 +64,8 @@ func (s *Server) setupAccessTokens() error {
 		}
 		return nil
 	}
-	s.metadataURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/.well-known/oauth-protected-resource" + u.Path}).String()
+	s.metadataPath = "/.well-known/oauth-protected-resource" + u.Path
+	s.metadataURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: s.metadataPath}).String()
 	for _, iss := range c.Issuers {
 		if iss.AuthorizationServer {
 			s.metadata.AuthorizationServers = append(s.metadata.AuthorizationServers, iss.ID)

@@ -167,8 +167,10 @@ type Config struct {
 	Draft string
 	// PublicURL is the hub's URL as clients reach it, e.g.
 	// https://example.com/.well-known/mercure: draft-08 resolves relative
-	// URL patterns and topics against it. "": each request's scheme, Host
-	// and HubPath.
+	// URL patterns and topics against it, and its path (behind a proxy's
+	// prefix, say /hub/.well-known/mercure) is the prefix of draft-08
+	// subscription topics and of the subscriptions API, served there as
+	// well as at HubPath. "": each request's scheme, Host and HubPath.
 	PublicURL string
 
 	// Idempotency keeps the Idempotency-Key records of publish requests.
@@ -275,13 +277,19 @@ type Server struct {
 	// metadataURL is the URL of the protected resource metadata, given in
 	// Bearer challenges; "" when the hub serves none.
 	metadataURL string
-	metadata    resourceMetadata
-	keys        idempotency.Store // nil: Idempotency-Key ignored
-	lim         limits
-	log         *slog.Logger
-	metrics     http.Handler
-	heartbeat   []byte
-	retryHint   []byte
+	// hubPath is the path of PublicURL (HubPath without one): where the
+	// hub also answers, and the prefix of draft-08 subscription topics
+	// and API (draft-08 §"Discovery"). metadataPath is the path of
+	// metadataURL.
+	hubPath, metadataPath string
+
+	metadata  resourceMetadata
+	keys      idempotency.Store // nil: Idempotency-Key ignored
+	lim       limits
+	log       *slog.Logger
+	metrics   http.Handler
+	heartbeat []byte
+	retryHint []byte
 	// unavailableHint ends a stream that the store failed.
 	unavailableHint []byte
 	// The same, framed as HTTP/1.1 chunks for taken-over connections.
@@ -318,9 +326,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("mercure: Draft %q: want 07, 08 or empty for both", c.Draft)
 	}
 	if c.PublicURL != "" {
-		if u, err := url.Parse(c.PublicURL); err != nil || !u.IsAbs() {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || !u.IsAbs() {
 			return nil, fmt.Errorf("mercure: PublicURL %q is not an absolute URL", c.PublicURL)
 		}
+		s.hubPath = strings.TrimSuffix(u.Path, "/")
+	}
+	if s.hubPath == "" {
+		s.hubPath = HubPath
 	}
 	setDefault(&c.Heartbeat, DefaultHeartbeat)
 	setDefault(&c.MaxDataBytes, DefaultMaxDataBytes)
@@ -458,12 +471,24 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Register mounts the Server on mux at HubPath, the subscriptions API,
 // HealthPath and MetricsPath.
+//
+// With a PublicURL whose path is not HubPath (a hub behind a path prefix),
+// the Server answers at both: at the public path for a proxy that passes
+// the path on, at HubPath for one that strips the prefix. Its protected
+// resource metadata likewise.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle(HubPath, s)
 	mux.Handle(HubPath+"/", s)
 	mux.Handle(HealthPath, s)
 	mux.Handle(ProtectedResourceMetadataPath, s)
 	mux.Handle(MetricsPath, s)
+	if s.hubPath != HubPath {
+		mux.Handle(s.hubPath, s)
+		mux.Handle(s.hubPath+"/", s)
+	}
+	if s.metadataPath != "" && s.metadataPath != ProtectedResourceMetadataPath {
+		mux.Handle(s.metadataPath, s)
+	}
 }
 
 // Shutdown ends every subscription, sending each client a retry hint, and
@@ -506,7 +531,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cors(w, r)
 	p := r.URL.Path
 	switch {
-	case p == HubPath:
+	case p == HubPath || p == s.hubPath:
 		switch r.Method {
 		case http.MethodGet, http.MethodHead, methodQuery:
 			s.subscribe(w, r)
@@ -520,7 +545,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", hubMethods)
 			httpErrorf(w, http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 		}
-	case p == SubscriptionsPath || strings.HasPrefix(p, SubscriptionsPath+"/"):
+	case s.inSubscriptionsAPI(p):
 		if !s.cfg.Subscriptions {
 			http.NotFound(w, r)
 			return
@@ -550,11 +575,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	case p == MetricsPath:
 		s.metrics.ServeHTTP(w, r)
-	case p == ProtectedResourceMetadataPath:
+	case p == ProtectedResourceMetadataPath || p == s.metadataPath && p != "":
 		s.resourceMetadata(w, r)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// subscriptionsRest returns what follows the subscriptions collection in
+// path, and whether path is in the subscriptions API: under HubPath, or
+// under the path of PublicURL.
+func (s *Server) subscriptionsRest(path string) (string, bool) {
+	for _, prefix := range []string{SubscriptionsPath, s.hubPath + "/subscriptions"} {
+		if rest, ok := strings.CutPrefix(path, prefix); ok && (rest == "" || rest[0] == '/') {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+func (s *Server) inSubscriptionsAPI(path string) bool {
+	_, ok := s.subscriptionsRest(path)
+	return ok
 }
 
 // cors answers cross-origin requests: from the configured origins with

@@ -90,9 +90,11 @@ func subscriptionID(topic, subscriber string) string {
 	return SubscriptionsPath + "/" + escapeVar(topic) + "/" + escapeVar(subscriber)
 }
 
-// subscriptionID08 is the topic and id of a draft-08 subscription's events.
-func subscriptionID08(matchType, match, subscriber string) string {
-	return SubscriptionsPath + "/" + matchType + "/" + escapeVar(match) + "/" + escapeVar(subscriber)
+// subscriptionID08 is the topic and id of a draft-08 subscription's
+// events, under hubPath, the path of the hub's URL (draft-08
+// §"Subscription Events").
+func subscriptionID08(hubPath, matchType, match, subscriber string) string {
+	return hubPath + "/subscriptions/" + matchType + "/" + escapeVar(match) + "/" + escapeVar(subscriber)
 }
 
 func docOf(info hub.SubscriptionInfo, topic string, active bool) subscriptionDoc {
@@ -100,8 +102,8 @@ func docOf(info hub.SubscriptionInfo, topic string, active bool) subscriptionDoc
 		Subscriber: info.ID, Active: active, Payload: info.Payload}
 }
 
-func doc08Of(info hub.SubscriptionInfo, matchType, match string, active bool) subscription08 {
-	return subscription08{ID: subscriptionID08(matchType, match, info.ID), Type: "subscription", MatchType: matchType,
+func doc08Of(hubPath string, info hub.SubscriptionInfo, matchType, match string, active bool) subscription08 {
+	return subscription08{ID: subscriptionID08(hubPath, matchType, match, info.ID), Type: "subscription", MatchType: matchType,
 		Match: match, Subscriber: info.ID, Active: active, Payload: info.Payload}
 }
 
@@ -134,7 +136,7 @@ func (s *Server) subscriptionEvents(ctx context.Context, info hub.SubscriptionIn
 			d.Context = jsonLDContext
 			doc, id = d, d.ID
 		} else {
-			d := doc08Of(info, matchType, raw, active)
+			d := doc08Of(s.hubPath, info, matchType, raw, active)
 			doc, id, u.Type = d, d.ID, eventTypeMercure
 		}
 		data, err := json.Marshal(doc)
@@ -159,13 +161,9 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, aerr)
 		return
 	}
-	path := r.URL.EscapedPath()
-	if !acc.maySubscribe(s.hub.Matcher(), path, s.hubOrigin(r)+path) {
-		s.refuse(w, insufficientScope("the token does not grant subscribe on %s", path))
-		return
-	}
+	rest, _ := s.subscriptionsRest(r.URL.EscapedPath())
 	var parts []string
-	if rest := strings.TrimPrefix(path, SubscriptionsPath); rest != "" {
+	if rest != "" {
 		parts = strings.Split(strings.TrimPrefix(rest, "/"), "/")
 	}
 	if len(parts) > 3 {
@@ -186,6 +184,18 @@ func (s *Server) subscriptions(w http.ResponseWriter, r *http.Request) {
 		return
 	case draft == "08" && len(parts) > 0 && !isMatchType(parts[0]):
 		httpErrorf(w, http.StatusBadRequest, "%q names no matcher type this hub supports (exact, urlpattern)", parts[0])
+		return
+	}
+	// The topic to authorize is the resource's path as the client names
+	// it, the same as its subscription events' topic: under the path of
+	// the hub's URL for draft-08, whether or not a proxy stripped a prefix
+	// on the way here; under HubPath for draft-07, whose topics are fixed.
+	path := SubscriptionsPath + rest
+	if draft == "08" {
+		path = s.hubPath + "/subscriptions" + rest
+	}
+	if !acc.maySubscribe(s.hub.Matcher(), path, s.hubOrigin(r)+path) {
+		s.refuse(w, insufficientScope("the token does not grant subscribe on %s", path))
 		return
 	}
 	// The id to resume subscription events from without a gap.
@@ -247,7 +257,7 @@ func (s *Server) subscriptions08(w http.ResponseWriter, r *http.Request, path st
 			if matchType == "" || len(parts) >= 2 && (matchType != parts[0] || match != parts[1]) || len(parts) == 3 && info.ID != parts[2] {
 				return
 			}
-			docs = append(docs, doc08Of(info, matchType, match, true))
+			docs = append(docs, doc08Of(s.hubPath, info, matchType, match, true))
 		})
 	}
 	slices.SortFunc(docs, func(a, b subscription08) int { return strings.Compare(a.ID, b.ID) })

@@ -75,7 +75,7 @@ func addHubFlags(fs *flag.FlagSet) *mercure.Config {
 	fs.StringVar(&c.Draft, "draft", "",
 		"serve one version of the Mercure protocol only: 07 (draft-dunglas-mercure-07) or\n08 (draft-dunglas-mercure-08, Mercure 1.0); empty serves both on the same endpoint")
 	fs.StringVar(&c.PublicURL, "public-url", "",
-		"the hub's URL as clients reach it, e.g. https://example.com/.well-known/mercure;\ndraft-08 resolves relative URL patterns and topics against it (default: each request's host)")
+		"the hub's URL as clients reach it, e.g. https://example.com/.well-known/mercure;\ndraft-08 resolves relative URL patterns and topics against it, and its path prefixes\ndraft-08 subscription topics and API (default: each request's host)")
 	fs.DurationVar(&c.IdempotencyKeep, "idempotency-keep", mercure.DefaultIdempotencyKeep,
 		"how long the answer to a publish with an Idempotency-Key header is given again to\nits retries (kept in the store, so shared by the nodes); at most 168h; negative ignores the header")
 	fs.IntVar(&c.MaxSelectorBytes, "max-selector-bytes", hub.DefaultMaxSelectorBytes,
