@@ -33,9 +33,10 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Issue 7's scenarios S1–S4 and the slow-consumer check with ssehub bench
-# against "ssehub serve" (BENCH_REPS, BENCH_SCENARIOS, BENCH_HUB_URL…: see the
-# script). Results go to bench/results/.
+# Issue 7's scenarios S1–S5, the slow-consumer check and issue 12's Durable
+# Streams scenarios D1–D3 with ssehub bench against "ssehub serve"
+# (BENCH_REPS, BENCH_SCENARIOS, BENCH_DURABLE_STORE…: see the script).
+# Results go to bench/results/.
 bench-scenarios:
 	./bench/scenarios.sh
 

@@ -50,6 +50,9 @@
 #                     memory://, redis://127.0.0.1:6379/0,
 #                     nats://127.0.0.1:4222 (a key prefix or JetStream stream
 #                     of the run's own is added)
+#   BENCH_DURABLE_URL measure another Durable Streams server at this stream
+#                     root (e.g. the reference server's http://…/v1/stream/)
+#                     instead of starting ours; BENCH_HUB_PID is its pid
 #
 # Needs bash, go, jq and (for pinning) taskset. Every wait below is bounded.
 set -euo pipefail
@@ -131,10 +134,10 @@ scenario() {
 	s4) echo ""; echo "-subscribers 100 -updates 5000 -replay first" ;;
 	slow) echo ""; echo "-subscribers 1000 -slow 1 -updates 2000" ;;
 	s5) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-s5-latency.png" ;;
-	d1) echo ""; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-d1-latency.png" ;;
+	d1) echo "-durable-sse-duration 10m"; echo "-subscribers 1000 -updates 500 -rate 50 -plot $out/$date-d1-latency.png" ;;
 	d2) echo ""; echo "-appenders 64 -streams 1 -updates 20000" ;;
 	d2m) echo ""; echo "-appenders 64 -streams 1000 -updates 20000" ;;
-	d3) echo ""; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
+	d3) echo "-durable-sse-duration 10m"; echo "-subscribers 10000 -updates 0 -idle 5s" ;;
 	d3s) echo ""; echo "-appenders 64 -streams 10000 -updates 0" ;;
 	*) echo "unknown scenario $1 (want s1 s2 s3 s4 slow s5 d1 d2 d2m d3 d3s)" >&2; return 1 ;;
 	esac
@@ -179,8 +182,12 @@ run_durable() {
 	: >"$runs"
 	for rep in $(seq "$reps"); do
 		dstore=$(durable_store "$date-$s-$rep")
-		start_hub -durable-store "$dstore"
-		root="${hub_url%/.well-known/mercure}/v1/stream/"
+		if [[ -n ${BENCH_DURABLE_URL:-} ]]; then
+			root=$BENCH_DURABLE_URL hub_pid=""
+		else
+			start_hub -durable-store "$dstore" "${hub_flags[@]}"
+			root="${hub_url%/.well-known/mercure}/v1/stream/"
+		fi
 		pid=${BENCH_HUB_PID:-$hub_pid}
 		echo "== $s run $rep/$reps (${dstore%%\?*}): ssehub bench -durable $root ${bench_flags[*]} $extra" >&2
 		# shellcheck disable=SC2086 # $extra is a list of flags
@@ -193,6 +200,10 @@ run_durable() {
 		[[ $dstore == bolt://* ]] && rm -f "${dstore#bolt://}"
 	done
 	jq -s . "$runs" >"$out/$date-$s.json"
+	if [[ ! -s $runs ]]; then
+		echo "| $s | ${dstore_label} | no run gave a result: see the log above | | | | | | |" >>"$durable_summary"
+		return
+	fi
 	m() { jq -r "$1" "$runs" | median; }
 	if [[ $(jq -r '.appenders // empty' "$runs" | head -1) != "" ]]; then
 		printf '| %s | %s | %s streams, %s writers | %s / %s appended | %.0f | %.2f | %.2f | %.1f | %s |\n' "$s" "${dstore_label}" \
@@ -209,6 +220,7 @@ run_durable() {
 dstore_label=$(durable_store label)
 dstore_label=${dstore_label%%\?*}
 [[ -z ${BENCH_DURABLE_STORE:-} ]] && dstore_label="bolt (default, fsync)"
+[[ -n ${BENCH_DURABLE_URL:-} ]] && dstore_label="$BENCH_DURABLE_URL"
 
 for s in $scenarios; do
 	mapfile -t flags < <(scenario "$s")

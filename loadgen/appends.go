@@ -124,7 +124,7 @@ func RunAppends(ctx context.Context, cfg AppendConfig) (*AppendResult, error) {
 	// The run's own requests, as many connections as writers.
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: cfg.Appenders}
 	defer tr.CloseIdleConnections()
-	a.pub = &publisher{r: &run{cfg: Config{Payload: cfg.Payload}}, tr: tr, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	a.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	a.phase.Store("create")
 	stopProgress := a.startProgress()
 	res := a.execute(ctx)
@@ -139,7 +139,7 @@ func RunAppends(ctx context.Context, cfg AppendConfig) (*AppendResult, error) {
 type appendRun struct {
 	cfg     AppendConfig
 	names   []string // stream URLs
-	pub     *publisher
+	client  *http.Client
 	latency *Histogram
 	start   time.Time
 	phase   atomic.Value // string
@@ -172,7 +172,7 @@ func (a *appendRun) execute(ctx context.Context) *AppendResult {
 		if i >= cfg.Streams {
 			return false
 		}
-		if err := a.pub.send(ctx, http.MethodPut, a.names[i], "text/plain", "", http.StatusCreated); err != nil {
+		if err := send(ctx, a.client, "", http.MethodPut, a.names[i], "text/plain", "", http.StatusCreated); err != nil {
 			a.addError("creating %s: %v", a.names[i], err)
 			a.createFailed.Store(true)
 			return false
@@ -197,7 +197,7 @@ func (a *appendRun) execute(ctx context.Context) *AppendResult {
 		}
 		body := string(append(AppendPayload(nil, n, time.Now().UnixNano(), cfg.Payload), '\n'))
 		t := time.Now()
-		if err := a.pub.send(ctx, http.MethodPost, a.names[n%cfg.Streams], "text/plain", body, http.StatusNoContent); err != nil {
+		if err := send(ctx, a.client, "", http.MethodPost, a.names[n%cfg.Streams], "text/plain", body, http.StatusNoContent); err != nil {
 			if ctx.Err() == nil {
 				a.failed.Add(1)
 				a.addError("append %d: %v", n, err)

@@ -64,12 +64,12 @@ func (p *publisher) publishAll(ctx context.Context) error {
 		data = AppendPayload(data[:0], n, now, cfg.Payload)
 		var err error
 		if cfg.Protocol == ProtocolDurable {
-			err = p.send(ctx, http.MethodPost, p.r.streamURL().String(), "text/plain", string(append(data, '\n')), http.StatusNoContent)
+			err = send(ctx, p.client, p.r.cfg.PublisherToken, http.MethodPost, p.r.streamURL().String(), "text/plain", string(append(data, '\n')), http.StatusNoContent)
 		} else {
 			form.Set("topic", p.r.topic)
 			form.Set("data", string(data))
 			form.Set("id", p.r.updateID(n))
-			err = p.send(ctx, http.MethodPost, cfg.HubURL, "application/x-www-form-urlencoded", form.Encode(), 0)
+			err = send(ctx, p.client, p.r.cfg.PublisherToken, http.MethodPost, cfg.HubURL, "application/x-www-form-urlencoded", form.Encode(), 0)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -87,24 +87,24 @@ func (p *publisher) publishAll(ctx context.Context) error {
 // createStream creates the run's Durable Streams stream, as text/plain.
 func (p *publisher) createStream(ctx context.Context) error {
 	u := p.r.streamURL().String()
-	if err := p.send(ctx, http.MethodPut, u, "text/plain", "", http.StatusCreated); err != nil {
+	if err := send(ctx, p.client, p.r.cfg.PublisherToken, http.MethodPut, u, "text/plain", "", http.StatusCreated); err != nil {
 		return fmt.Errorf("creating the stream %s: %w", u, err)
 	}
 	return nil
 }
 
-// send sends one request and fails unless the answer is want (any 2xx
-// when want is 0).
-func (p *publisher) send(ctx context.Context, method, u, contentType, body string, want int) error {
+// send sends one request with client, token as its bearer token when not
+// empty, and fails unless the answer is want (any 2xx when want is 0).
+func send(ctx context.Context, client *http.Client, token, method, u, contentType, body string, want int) error {
 	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", contentType)
-	if p.r.cfg.PublisherToken != "" {
-		req.Header.Set("Authorization", "Bearer "+p.r.cfg.PublisherToken)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := p.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -93,10 +94,22 @@ type accessTokens struct {
 	// maxTopics the topic matchers of all of them together.
 	maxDetails, maxTopics int
 	maxMatcher            int // bytes of one topic matcher
+	// cache remembers verified tokens (nil: none); now is the clock of
+	// both the cache and the time claims (nil: time.Now).
+	cache *tokenCache
+	now   func() time.Time
+}
+
+func (at *accessTokens) clock() time.Time {
+	if at.now != nil {
+		return at.now()
+	}
+	return time.Now()
 }
 
 // newAccessTokens checks the issuers' keys against the algorithm allowlist.
-func newAccessTokens(issuers []Issuer, audience string, algs []string, maxTopics, maxMatcher int) (*accessTokens, error) {
+// Verified tokens are remembered in cache, if not nil.
+func newAccessTokens(issuers []Issuer, audience string, algs []string, maxTopics, maxMatcher int, cache *tokenCache) (*accessTokens, error) {
 	if len(algs) == 0 {
 		algs = defaultAlgorithms
 	}
@@ -106,7 +119,7 @@ func newAccessTokens(issuers []Issuer, audience string, algs []string, maxTopics
 		}
 	}
 	at := &accessTokens{issuers: make(map[string]issuerKeys, len(issuers)), audience: audience,
-		maxDetails: maxTopics, maxTopics: maxTopics, maxMatcher: maxMatcher}
+		maxDetails: maxTopics, maxTopics: maxTopics, maxMatcher: maxMatcher, cache: cache}
 	for _, iss := range issuers {
 		if iss.ID == "" {
 			return nil, errors.New("mercure: an Issuer has an empty ID")
@@ -232,6 +245,11 @@ func typAccessToken(v any) bool {
 // the grants are resolved against base, the hub's URL. Every refusal wraps
 // errInvalidToken.
 func (at *accessTokens) verify(token string, r role, base string, m *hub.Matcher) (*access, error) {
+	now := at.clock()
+	key := newTokenKey('8', r, base, token)
+	if a, ok := at.cache.get(key, now); ok {
+		return a, nil
+	}
 	var pre claims08
 	t, _, err := jwt.NewParser().ParseUnverified(token, &pre)
 	if err != nil {
@@ -262,7 +280,7 @@ func (at *accessTokens) verify(token string, r role, base string, m *hub.Matcher
 		c = &claims08{}
 		_, err = jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return k.key, nil },
 			jwt.WithValidMethods(k.algs), jwt.WithExpirationRequired(), jwt.WithAudience(at.audience),
-			jwt.WithIssuer(pre.Issuer))
+			jwt.WithIssuer(pre.Issuer), jwt.WithTimeFunc(func() time.Time { return now }))
 		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 			break // verified with this key: valid, or refused for its claims
 		}
@@ -287,7 +305,13 @@ func (at *accessTokens) verify(token string, r role, base string, m *hub.Matcher
 	a.expires = c.ExpiresAt.Time
 	a.subject = c.Subject
 	a.modern = true
-	return a, nil
+	if c.NotBefore != nil {
+		a.notBefore = c.NotBefore.Time
+	}
+	at.cache.put(key, a, now)
+	// The cached grants are shared; callers get a copy to narrow.
+	cp := *a
+	return &cp, nil
 }
 
 // grants reads the Mercure authorization details of an

@@ -17,7 +17,7 @@ func FuzzAuthorizationDetails(f *testing.F) {
 	f.Add(`[{"type":"other","topics":7},null,{}]`)
 	f.Add(`{"type":"https://mercure.rocks/authorization-detail"}`)
 	f.Add(`[{"type":"https://mercure.rocks/authorization-detail","actions":["publish"],"topics":[{"match":"https://example.com/(a+)+b","match_type":"urlpattern"}]}]`)
-	at, err := newAccessTokens(nil, "https://localhost/.well-known/mercure", nil, 8, 256)
+	at, err := newAccessTokens(nil, "https://localhost/.well-known/mercure", nil, 8, 256, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func FuzzAccessToken(f *testing.F) {
 	f.Add("eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.sig")
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJpc3MiOiJ4In0.")
-	at, err := newAccessTokens([]Issuer{{ID: "x", PublisherKeys: []string{"secret-of-at-least-32-bytes-long!!"}}}, "aud", nil, 8, 256)
+	at, err := newAccessTokens([]Issuer{{ID: "x", PublisherKeys: []string{"secret-of-at-least-32-bytes-long!!"}}}, "aud", nil, 8, 256, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -145,7 +145,17 @@ func (s *Server) authenticate(r *http.Request, q url.Values, rl role, draft08 bo
 		if rl == publisher {
 			v = s.pub
 		}
-		acc, err = s.proto.access(cred.token, v)
+		// Draft-07 tokens are cached too: the same token on every publish
+		// is the common case, and the check is a signature and a parse.
+		key := newTokenKey('7', rl, "", cred.token)
+		var ok bool
+		if acc, ok = s.verified.get(key, time.Now()); !ok {
+			if acc, err = s.proto.access(cred.token, v); err == nil {
+				s.verified.put(key, acc, time.Now())
+				cp := *acc
+				acc = &cp
+			}
+		}
 	}
 	if err != nil {
 		// Every reason is answered alike: which check failed is the

@@ -184,6 +184,30 @@ func TestBrowser_HubScenariosWithRealEventSource(t *testing.T) {
 		}
 	})
 
+	// draft-08 §"Subscription": a page subscribes with QUERY, its matchers
+	// in a form body, and reads the stream with fetch.
+	t.Run("Draft08QuerySubscriptionFromFetch", func(t *testing.T) {
+		expr := fmt.Sprintf(`(async () => {
+			const r = await fetch(%q, {method: "QUERY", body: new URLSearchParams([
+				["match_urlpattern", "https://example.com/books/:id"], ["last_event_id", "earliest"]])});
+			const reader = r.body.getReader(), dec = new TextDecoder();
+			let text = "";
+			while (!text.includes("id: b1\n")) {
+				const {value, done} = await reader.read();
+				if (done) break;
+				text += dec.decode(value);
+			}
+			reader.cancel();
+			return r.status + " " + r.headers.get("Mercure-Last-Event-ID") + " " + text.includes("id: b1\n");
+		})()`, hubURL)
+		qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		res, err := chromedp.Run(qctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+		if err != nil || res != "200 earliest true" {
+			t.Fatalf("QUERY subscription from fetch = %q, %v; want 200, Mercure-Last-Event-ID earliest and the replayed b1", res, err)
+		}
+	})
+
 	t.Run("CookiePublishIsRefusedFromAnotherOrigin", func(t *testing.T) {
 		js(fmt.Sprintf(`document.cookie = "mercureAuthorization=%s; path=/"; "ok"`, pubTok))
 		if res := publish(`[["topic","https://example.com/books/3"],["id","c1"],["data","by cookie"]]`, ""); res != "200 c1" {

@@ -49,6 +49,7 @@ type access struct {
 	subscribe []string // selectors of private updates the bearer may receive
 	payload   json.RawMessage
 	expires   time.Time // zero: no exp claim
+	notBefore time.Time // zero: no nbf claim
 	subject   string    // the sub claim; publish rates are counted per subject
 	// modern is set for a draft-08 access token, whose grants are the
 	// typed topic matchers below instead of the selectors above.
@@ -193,6 +194,9 @@ func (draft07) access(token string, v *verifier) (*access, error) {
 	a := &access{publish: c.Mercure.Publish, subscribe: c.Mercure.Subscribe, payload: c.Mercure.Payload, subject: c.Subject}
 	if c.ExpiresAt != nil {
 		a.expires = c.ExpiresAt.Time
+	}
+	if c.NotBefore != nil {
+		a.notBefore = c.NotBefore.Time
 	}
 	return a, nil
 }

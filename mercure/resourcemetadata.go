@@ -49,7 +49,7 @@ func (s *Server) setupAccessTokens() error {
 		maxMatcher = hub.DefaultMaxSelectorBytes
 	}
 	var err error
-	if s.tokens, err = newAccessTokens(c.Issuers, aud, c.JWTAlgorithms, c.MaxTopics, maxMatcher); err != nil {
+	if s.tokens, err = newAccessTokens(c.Issuers, aud, c.JWTAlgorithms, c.MaxTopics, maxMatcher, s.verified); err != nil {
 		return err
 	}
 	// Draft-07 hubs publish no metadata: its absence is how clients tell

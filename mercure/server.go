@@ -142,6 +142,13 @@ type Config struct {
 	// cannot revoke a connection): 0 means DefaultMaxTokenStream, negative
 	// no bound but exp.
 	MaxTokenStream time.Duration
+	// TokenCacheBytes bounds the memory of the cache of verified tokens,
+	// which spares a publisher that presents the same token on every
+	// request a signature check and a parse of its grants each time. An
+	// entry lives until its token's exp at most; a token without exp
+	// (draft-07) until the cache needs its room. 0 means
+	// DefaultTokenCacheBytes, negative no cache.
+	TokenCacheBytes int
 
 	// Subscriptions enables subscription events and the subscriptions API.
 	Subscriptions bool
@@ -264,6 +271,7 @@ type Server struct {
 	proto       protocol
 	pub, sub    *verifier
 	tokens      *accessTokens // draft-08 access tokens
+	verified    *tokenCache   // of both drafts; nil: off
 	// metadataURL is the URL of the protected resource metadata, given in
 	// Bearer challenges; "" when the hub serves none.
 	metadataURL string
@@ -346,6 +354,8 @@ func New(cfg Config) (*Server, error) {
 	if s.sub, err = newVerifier("subscriber", c.SubscriberJWTKey, c.SubscriberJWTAlg); err != nil {
 		return nil, err
 	}
+	setDefault(&c.TokenCacheBytes, DefaultTokenCacheBytes)
+	s.verified = newTokenCache(c.TokenCacheBytes)
 	if err := s.setupAccessTokens(); err != nil {
 		return nil, err
 	}

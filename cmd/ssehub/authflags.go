@@ -55,6 +55,8 @@ func addAuthFlags(fs *flag.FlagSet, c *mercure.Config) *authFlags {
 		"cookie in which draft-08 requests present their token; browsers send a __Secure- cookie over\nHTTPS only: name it without the prefix for development over http://")
 	fs.DurationVar(&c.MaxTokenStream, "max-token-stream", mercure.DefaultMaxTokenStream,
 		"longest life of a draft-08 stream opened with a token, whatever its exp; negative: exp only")
+	fs.IntVar(&c.TokenCacheBytes, "token-cache-bytes", mercure.DefaultTokenCacheBytes,
+		"memory of the cache of verified tokens, each kept until its exp at most; negative: no cache")
 	return f
 }
 

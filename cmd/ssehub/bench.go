@@ -33,7 +33,9 @@ With -durable, it load-tests a Durable Streams server instead (ssehub's under
 /v1/stream/, or any other): it creates a text/plain stream, reads it live over
 SSE with -subscribers readers (offset=now&live=sse), appends -updates
 timestamped lines at -rate and reports the same figures, latency being from
-the append's start to the reader's receipt. With -appenders N it measures
+the append's start to the reader's receipt (readers do not reconnect: keep the
+run shorter than the server's SSE lifetime, ssehub serve -durable-sse-duration,
+60s by default). With -appenders N it measures
 writes instead: it creates -streams streams, then N writers append -updates
 times in all (round-robin over the streams, each waiting for its answer) and
 it reports appends per second, append latency and, with -pid, the server's

@@ -20,7 +20,7 @@ import (
 
 // openStreams returns Streams on addr in the JetStream stream name (a
 // fresh one when empty), deleted at cleanup.
-func openStreams(t *testing.T, addr, name string) *natsstore.Streams {
+func openStreams(t testing.TB, addr, name string) *natsstore.Streams {
 	t.Helper()
 	if name == "" {
 		name = servertest.Unique("DS")
@@ -110,4 +110,9 @@ func TestStreams_AnAppendLargerThanOneNATSMessageIs413AndLosesNothing(t *testing
 	if !errors.As(err, &tl) || tl.Size != len(big) || tl.Max <= 0 || tl.Max >= len(big) {
 		t.Fatalf("Append of %d bytes: %v, want a *durable.TooLargeError saying how much fits", len(big), err)
 	}
+}
+
+func BenchmarkStreams(b *testing.B) {
+	addr := servertest.SharedNATS(b)
+	durabletest.BenchmarkStore(b, func(b *testing.B) durable.Store { return openStreams(b, addr, "") })
 }

@@ -17,7 +17,7 @@ import (
 
 // openStreams returns Streams on addr under prefix (a fresh one when
 // empty), whose keys are removed at cleanup.
-func openStreams(t *testing.T, addr, prefix string) *redisstore.Streams {
+func openStreams(t testing.TB, addr, prefix string) *redisstore.Streams {
 	t.Helper()
 	if prefix == "" {
 		prefix = servertest.Unique("ds")
@@ -103,4 +103,9 @@ func TestStreams_TheStreamLimitHoldsAcrossNodesUnderConcurrentCreates(t *testing
 	if err := create(nodes[0], "one-too-many"); !errors.Is(err, durable.ErrTooMany) {
 		t.Fatalf("a create past the limit: %v, want ErrTooMany", err)
 	}
+}
+
+func BenchmarkStreams(b *testing.B) {
+	addr := servertest.SharedRedis(b)
+	durabletest.BenchmarkStore(b, func(b *testing.B) durable.Store { return openStreams(b, addr, "") })
 }
