@@ -192,10 +192,7 @@ func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (url.Va
 	if len(r.URL.RawQuery) > s.cfg.MaxQueryBytes {
 		return nil, &httpError{http.StatusRequestURITooLong, fmt.Sprintf("query string is %d bytes, at most %d", len(r.URL.RawQuery), s.cfg.MaxQueryBytes)}
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, badRequest("query string does not parse: %v", err)
-	}
+	q := parseForm(r.URL.RawQuery)
 	if r.Method != methodQuery {
 		return q, nil
 	}
@@ -222,11 +219,7 @@ func (s *Server) subscribeParams(w http.ResponseWriter, r *http.Request) (url.Va
 	case err != nil:
 		return nil, badRequest("reading the request body: %v", err)
 	}
-	fq, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, badRequest("form body does not parse: %v", err)
-	}
-	for k, vs := range fq {
+	for k, vs := range parseForm(string(body)) {
 		q[k] = append(q[k], vs...)
 	}
 	return q, nil
