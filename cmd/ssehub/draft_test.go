@@ -122,6 +122,26 @@ func TestListen_SubscribesToAMercureHubInEitherDraft(t *testing.T) {
 	}
 }
 
+// -token presents a subscriber's token as Authorization: Bearer, so that
+// a hub admitting no anonymous subscriber serves "ssehub listen" the
+// events the token grants; without it the hub refuses the subscription.
+func TestListen_TokenIsSentAsABearerCredential(t *testing.T) {
+	s, hubURL := draftHub(t, "08", false)
+	publishIDs(t, s, "https://example.com/books/1", "urn:b1:0", "urn:b1:1")
+	tok := mercuretest.AccessToken(t, mercuretest.PublisherKey, hubURL, nil, mercuretest.Grant{Actions: []string{"subscribe"}, Topics: []string{"*"}})
+	args := []string{"-draft", "08", "-topic", "https://example.com/books/1", "-last-event-id", "earliest", "-max-events", "2"}
+	if got := listenIDs(t, nil, append(append([]string{"-token", tok}, args...), hubURL)...); !slices.Equal(got, []string{"urn:b1:0", "urn:b1:1"}) {
+		t.Fatalf("listen -token printed %q, want both updates", got)
+	}
+	if code, _, stderr := runMain(t, "", nil, append(append([]string{"listen", "-no-reconnect"}, args...), hubURL)...); code == exitOK || !strings.Contains(stderr, "401") {
+		t.Fatalf("listen without -token: exit %d %q, want a failure naming 401", code, stderr)
+	}
+	both := append([]string{"listen", "-token", tok, "-H", "Authorization: Bearer x"}, append(args, hubURL)...)
+	if code, _, stderr := runMain(t, "", nil, both...); code != exitUsage || !strings.Contains(stderr, "-token") {
+		t.Fatalf("listen -token with -H Authorization: exit %d %q, want %d naming -token", code, stderr, exitUsage)
+	}
+}
+
 func TestListen_MercureFlagsRefuseWhatTheDraftCannotSay(t *testing.T) {
 	for _, args := range [][]string{
 		{"-draft", "07", "-urlpattern", "https://example.com/:id", "http://127.0.0.1:1/.well-known/mercure"},

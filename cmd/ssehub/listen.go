@@ -32,7 +32,7 @@ Otherwise it exits with status 1 and prints the reason on one line.
 With -topic (or -urlpattern), URL is a Mercure hub: listen subscribes to
 the topics in the protocol of -draft, 07 (topic=, lastEventID=) or 08
 (match=, match_urlpattern=, last_event_id=), and -last-event-id goes in the
-URL as the draft names it; the token goes in -H 'Authorization: Bearer …'.
+URL as the draft names it; -token sends the token (from "ssehub token").
 
 With -durable, or when URL's path contains /v1/stream/, URL is a Durable
 Streams stream: listen prints its data as it arrives from -offset (with
@@ -106,6 +106,7 @@ type listenOptions struct {
 	draft             string
 	topics            stringsFlag
 	urlPatterns       stringsFlag
+	token             string
 }
 
 // mercureURL returns the subscription URL to a Mercure hub at hub for the
@@ -144,6 +145,7 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("listen", listenSynopsis)
 	fs.StringVar(&o.method, "X", "", "HTTP `method` (default GET, or POST with -d)")
 	fs.Var(&o.header, "H", "request header 'Name: value' (repeatable)")
+	fs.StringVar(&o.token, "token", "", "send this token as Authorization: Bearer (such as one from \"ssehub token\")")
 	fs.StringVar(&o.data, "d", "", "request body: text, @file, or @- for standard input; sent again on every reconnection")
 	fs.StringVar(&o.lastEventID, "last-event-id", "", "send this Last-Event-ID on the first request, to resume a stream")
 	fs.BoolVar(&o.noReconnect, "no-reconnect", false, "connect once: exit 0 when the body ends, 1 on any failure")
@@ -169,6 +171,15 @@ func runListen(ctx context.Context, m *Main, args []string) error {
 	}
 	if len(rest) != 1 {
 		return usageError{fmt.Errorf("want exactly one URL, got %d arguments", len(rest))}
+	}
+	if o.token != "" {
+		if o.header.h.Get("Authorization") != "" {
+			return usageError{errors.New("-token and -H 'Authorization: …' both name the credentials: give one")}
+		}
+		if o.header.h == nil {
+			o.header.h = http.Header{}
+		}
+		o.header.h.Set("Authorization", "Bearer "+o.token)
 	}
 	if o.durable || strings.Contains(rest[0], durable.DefaultPrefix) && !isFlagSet(fs, "durable") {
 		return m.listenDurable(ctx, rest[0], o)
