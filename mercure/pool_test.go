@@ -381,3 +381,29 @@ func TestWriterPauseMetrics(t *testing.T) {
 		t.Fatalf("%d updates published without a break, and the writers never paused", n)
 	}
 }
+
+// A stream taken over by the writer pool ends by closing its connection, so
+// its response says Connection: close: a client that read the stream to its
+// last chunk must not put the connection back in its idle pool, where its
+// next request (a publish after the hub shut down, say) would meet the
+// close as an EOF instead of the hub's answer.
+func TestStreamTakenOverSaysTheConnectionCloses(t *testing.T) {
+	for _, c := range streamPaths {
+		t.Run(c.name, func(t *testing.T) {
+			_, srv := newAnonServer(t, c.coalesce)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+mercure.HubPath+"?topic=t", nil)
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			// Only the pool closes a stream's connection; net/http keeps a
+			// goroutine-served one alive for the next request.
+			if want := c.coalesce >= 0; res.Close != want {
+				t.Fatalf("response closes the connection: %v, want %v (Connection: %q)", res.Close, want, res.Header.Get("Connection"))
+			}
+		})
+	}
+}

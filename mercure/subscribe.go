@@ -145,6 +145,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "private, no-cache")
 	}
 	h.Set("X-Accel-Buffering", "no")
+	if c != nil {
+		// The writer pool closes the connection when the stream ends; a
+		// client told so never puts it back in its pool of idle
+		// connections, where its next request would meet the close.
+		h.Set("Connection", "close")
+	}
 	if req.replay {
 		// The ID of the update preceding the first one sent.
 		if sub.ReplayFound() {
