@@ -282,26 +282,10 @@ func (a *appendRun) startProgress() func() {
 	if a.cfg.Progress == nil {
 		return func() {}
 	}
-	done, exited := make(chan struct{}), make(chan struct{})
-	report := func() {
+	return reportEvery(200*time.Millisecond, func() {
 		a.cfg.Progress(Progress{
 			Phase: a.phase.Load().(string), Connected: int(min(a.created.Load(), int64(a.cfg.Streams))), Subscribers: a.cfg.Streams,
 			Published: int(a.appended.Load()), Updates: a.cfg.Appends, Elapsed: time.Since(a.start),
 		})
-	}
-	go func() {
-		defer close(exited)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				report()
-				return
-			case <-t.C:
-				report()
-			}
-		}
-	}()
-	return func() { close(done); <-exited }
+	})
 }

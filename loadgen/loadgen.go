@@ -515,19 +515,25 @@ func (r *run) startProgress() func() {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
+	return reportEvery(r.cfg.ProgressInterval, func() { r.cfg.Progress(r.progress()) })
+}
+
+// reportEvery calls report every interval until the returned function is
+// called, which calls it once more and waits for the last call to return.
+func reportEvery(interval time.Duration, report func()) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		t := time.NewTicker(r.cfg.ProgressInterval)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
-				r.cfg.Progress(r.progress())
+				report()
 				return
 			case <-t.C:
-				r.cfg.Progress(r.progress())
+				report()
 			}
 		}
 	}()

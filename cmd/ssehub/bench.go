@@ -216,19 +216,10 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 
-	if f.cpuProfile != "" {
-		stop, err := startCPUProfile(f.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	if !f.quiet {
-		c.Progress = newProgressPrinter(m.Stderr)
-	}
-	res, runErr := loadgen.Run(ctx, *c)
-	if !f.quiet {
-		finishProgress(m.Stderr)
+	var res *loadgen.Result
+	var runErr error
+	if err := m.measure(f, &c.Progress, func() { res, runErr = loadgen.Run(ctx, *c) }); err != nil {
+		return err
 	}
 	if res == nil {
 		return runErr
@@ -431,9 +422,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// runAppendBench runs ssehub bench -durable … -appenders N.
-func runAppendBench(ctx context.Context, m *Main, f *benchFlags) error {
-	a := f.appends
+// measure calls run under the generator's CPU profile (-cpuprofile) and,
+// unless -quiet, with a progress bar on standard error set in *progress.
+func (m *Main) measure(f *benchFlags, progress *func(loadgen.Progress), run func()) error {
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
@@ -442,11 +433,20 @@ func runAppendBench(ctx context.Context, m *Main, f *benchFlags) error {
 		defer stop()
 	}
 	if !f.quiet {
-		a.Progress = newProgressPrinter(m.Stderr)
+		*progress = newProgressPrinter(m.Stderr)
+		defer finishProgress(m.Stderr)
 	}
-	res, runErr := loadgen.RunAppends(ctx, a)
-	if !f.quiet {
-		finishProgress(m.Stderr)
+	run()
+	return nil
+}
+
+// runAppendBench runs ssehub bench -durable … -appenders N.
+func runAppendBench(ctx context.Context, m *Main, f *benchFlags) error {
+	a := f.appends
+	var res *loadgen.AppendResult
+	var runErr error
+	if err := m.measure(f, &a.Progress, func() { res, runErr = loadgen.RunAppends(ctx, a) }); err != nil {
+		return err
 	}
 	if res == nil {
 		return runErr

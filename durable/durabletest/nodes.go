@@ -184,6 +184,13 @@ func testNodesStreamLimit(t *testing.T, a, b durable.Store) {
 			break
 		}
 	}
+	// Re-creating an existing stream at the limit is idempotent on either
+	// node: it takes no room.
+	for _, node := range []durable.Store{a, b} {
+		if _, err := node.Create(ctx(t), victim, limited(limit)); err != nil {
+			t.Fatalf("an idempotent re-create of %s at the limit: %v", victim, err)
+		}
+	}
 	if err := b.Delete(ctx(t), victim); err != nil {
 		t.Fatal(err)
 	}

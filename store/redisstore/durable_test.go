@@ -2,9 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -51,58 +48,6 @@ func TestStreams_TwoNodes(t *testing.T) {
 		prefix := servertest.Unique("ds")
 		return openStreams(t, addr, prefix), openStreams(t, addr, prefix)
 	})
-}
-
-func TestStreams_TheStreamLimitHoldsAcrossNodesUnderConcurrentCreates(t *testing.T) {
-	addr := servertest.SharedRedis(t)
-	prefix := servertest.Unique("ds")
-	nodes := []*redisstore.Streams{openStreams(t, addr, prefix), openStreams(t, addr, prefix)}
-	const limit, creators = 5, 16
-	ctx := context.Background()
-	create := func(node *redisstore.Streams, name string) error {
-		_, err := node.Create(ctx, name, durable.CreateRequest{StreamConfig: durable.StreamConfig{ContentType: "text/plain"}, MaxStreams: limit})
-		return err
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, creators)
-	for i := range creators {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = create(nodes[i%2], fmt.Sprintf("s%d", i))
-		}()
-	}
-	wg.Wait()
-	created := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			created++
-		case !errors.Is(err, durable.ErrTooMany):
-			t.Fatalf("create s%d: %v, want success or ErrTooMany", i, err)
-		}
-	}
-	if created != limit {
-		t.Fatalf("%d of %d concurrent creates on two nodes succeeded, want exactly the limit, %d", created, creators, limit)
-	}
-	var kept string
-	for i, err := range errs {
-		if err == nil {
-			kept = fmt.Sprintf("s%d", i)
-		}
-	}
-	if err := create(nodes[1], kept); err != nil {
-		t.Fatalf("an idempotent re-create at the limit on the other node: %v", err)
-	}
-	if err := nodes[0].Delete(ctx, kept); err != nil {
-		t.Fatal(err)
-	}
-	if err := create(nodes[1], "after-delete"); err != nil {
-		t.Fatalf("a create on the other node after a delete made room: %v", err)
-	}
-	if err := create(nodes[0], "one-too-many"); !errors.Is(err, durable.ErrTooMany) {
-		t.Fatalf("a create past the limit: %v, want ErrTooMany", err)
-	}
 }
 
 func BenchmarkStreams(b *testing.B) {
