@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/sockwrite"
 )
 
 // The writer pool serves the event streams of HTTP/1.1 connections taken
@@ -397,7 +398,7 @@ func (c *session) rawWrite(b []byte) (int, error) {
 // the socket to become writable (returning true tells the runtime not to).
 func (c *session) writeOnce(fd uintptr) bool {
 	for c.wn < len(c.wbuf) {
-		n, err := rawWriteFD(fd, c.wbuf[c.wn:])
+		n, err := sockwrite.Write(fd, c.wbuf[c.wn:])
 		if n > 0 {
 			c.wn += n
 		}

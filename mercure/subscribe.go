@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssehub/ssehub/hub"
+	"github.com/ssehub/ssehub/internal/sockwrite"
 )
 
 // methodQuery is the safe HTTP method with a body (RFC 10008), with which
@@ -328,7 +329,7 @@ func (s *Server) takeOver(rc *http.ResponseController, sub feed, c *session, exp
 	}
 	c.conn, c.sub = conn, sub
 	c.writeFn = c.writeOnce
-	if sc, ok := conn.(syscall.Conn); ok && canRawWrite {
+	if sc, ok := conn.(syscall.Conn); ok && sockwrite.Supported {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
 		}
