@@ -204,14 +204,6 @@ func (s *Server) longPoll(ctx context.Context, name string, res ReadResult) (Rea
 	}
 }
 
-// control is the JSON of an SSE control event (§5.8).
-type control struct {
-	StreamNextOffset string `json:"streamNextOffset"`
-	StreamCursor     string `json:"streamCursor,omitempty"`
-	UpToDate         bool   `json:"upToDate,omitempty"`
-	StreamClosed     bool   `json:"streamClosed,omitempty"`
-}
-
 // sse serves a read as Server-Sent Events: a data event per batch of
 // records, each followed by a control event, live until the stream
 // closes, the client leaves, or SSEDuration has passed (§5.8, §10.2).
@@ -222,6 +214,13 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 	h.Set("X-Accel-Buffering", "no")
 	if !isText(res.ContentType) {
 		h.Set("Stream-SSE-Data-Encoding", "base64")
+	}
+	takeOver := takeable(r)
+	if takeOver {
+		// A taken-over response ends with its connection (live.go); a
+		// client told so never puts the connection back in its pool of
+		// idle ones, where its next request would meet the close.
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
@@ -241,17 +240,14 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 	var buf []byte
 	for {
 		atTail := res.Next == res.Tail
-		c := control{StreamNextOffset: FormatOffset(res.Next), UpToDate: atTail}
 		final := atTail && res.Closed
-		if final {
-			c.StreamClosed = true
-		} else {
+		var cur []byte
+		if !final {
 			cursor = s.cursor(cursor)
-			c.StreamCursor = cursor
+			cur = []byte(cursor)
 		}
-		js, _ := json.Marshal(c) // strings and booleans always marshal
-		buf = append(append(buf[:0], event...), "event: control\ndata:"...)
-		buf = append(append(buf, js...), "\n\n"...)
+		buf = append(buf[:0], event...)
+		buf = appendControl(buf, FormatOffset(res.Next), cur, atTail, final)
 		if _, err := w.Write(buf); err != nil {
 			return
 		}
@@ -260,6 +256,16 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 		}
 		if t == nil {
 			t = s.follow(name, res.ID, res.Next)
+		}
+		if takeOver && atTail {
+			// At the tail of an open stream, with the first bytes out:
+			// from here the follower writes this reader (live.go).
+			deadline, _ := ctx.Deadline()
+			if s.takeOver(rc, t, res.Next, cursor, deadline) {
+				t = nil // the taken-over response holds the reference now
+				return
+			}
+			takeOver = false
 		}
 		var ok bool
 		if res, event, ok = s.sseNext(ctx, t, name, res); !ok {

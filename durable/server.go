@@ -29,6 +29,9 @@ const (
 	// DefaultSSEDuration is how long an SSE response lasts before the
 	// server closes it so that the client reconnects (§10.2: about 60 s).
 	DefaultSSEDuration = 60 * time.Second
+	// DefaultWriteTimeout bounds a write to a live SSE reader whose
+	// socket did not take it at once.
+	DefaultWriteTimeout = 10 * time.Second
 	// DefaultCursorInterval is the width of a cursor interval (§10.1).
 	DefaultCursorInterval = 20 * time.Second
 	// DefaultMaxTTL bounds Stream-TTL and how far Stream-Expires-At may lie.
@@ -61,6 +64,10 @@ type Config struct {
 	LongPoll time.Duration
 	// SSEDuration is how long an SSE response stays open.
 	SSEDuration time.Duration
+	// WriteTimeout bounds each write to a live SSE reader that its socket
+	// does not take at once; a client that takes longer is disconnected
+	// (and resumes from its offset when it reconnects).
+	WriteTimeout time.Duration
 	// CursorInterval is the width of a cursor interval.
 	CursorInterval time.Duration
 	// MaxTTL bounds Stream-TTL and Stream-Expires-At.
@@ -91,6 +98,13 @@ type Server struct {
 	// among a stream's live SSE readers (tail.go).
 	tailsMu sync.Mutex
 	tails   map[tailKey]*tail
+
+	// live are the SSE responses taken over from net/http (live.go), for
+	// Shutdown; liveOff: no more take-overs.
+	liveMu  sync.Mutex
+	live    map[*liveConn]struct{}
+	liveOff bool
+	liveWG  sync.WaitGroup
 }
 
 type producerLock struct {
@@ -113,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&cfg.MaxReadBytes, DefaultMaxReadBytes)
 	setDefault(&cfg.LongPoll, DefaultLongPoll)
 	setDefault(&cfg.SSEDuration, DefaultSSEDuration)
+	setDefault(&cfg.WriteTimeout, DefaultWriteTimeout)
 	setDefault(&cfg.CursorInterval, DefaultCursorInterval)
 	setDefault(&cfg.MaxTTL, DefaultMaxTTL)
 	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
@@ -123,7 +138,8 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{cfg: cfg, log: log, locks: map[string]*producerLock{}, tails: map[tailKey]*tail{}}, nil
+	return &Server{cfg: cfg, log: log, locks: map[string]*producerLock{}, tails: map[tailKey]*tail{},
+		live: map[*liveConn]struct{}{}}, nil
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {
@@ -613,10 +629,20 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, name string) {
 // interval number, or past the client's when the client's is not behind,
 // so that cursors only move forward.
 func (s *Server) cursor(client string) string {
-	n := uint64(time.Since(cursorEpoch) / s.cfg.CursorInterval)
-	if c, err := strconv.ParseUint(client, 10, 64); err == nil && c >= n {
-		jitter := 1 + rand.N(uint64(3600*time.Second/s.cfg.CursorInterval))
-		n = c + jitter
+	c, err := strconv.ParseUint(client, 10, 64)
+	return strconv.FormatUint(s.nextCursor(s.interval(), c, err == nil), 10)
+}
+
+// interval is the number of the current cursor interval.
+func (s *Server) interval() uint64 {
+	return uint64(time.Since(cursorEpoch) / s.cfg.CursorInterval)
+}
+
+// nextCursor is cursor's rule on numbers: interval n, or past the
+// client's cursor c (when it has one, ok) if c is not behind.
+func (s *Server) nextCursor(n, c uint64, ok bool) uint64 {
+	if ok && c >= n {
+		return c + 1 + rand.N(uint64(3600*time.Second/s.cfg.CursorInterval))
 	}
-	return strconv.FormatUint(n, 10)
+	return n
 }

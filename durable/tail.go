@@ -25,6 +25,15 @@ type tail struct {
 	refs   int
 	head   *step   // the step being waited for; nil once the follower ended
 	recent []*step // published steps, oldest first
+	// conns are the taken-over readers at head.from, which the follower
+	// writes (live.go).
+	conns map[*liveConn]struct{}
+
+	// The follower's own, reused from step to step (live.go's deliver).
+	batch []*liveConn // conns when the step was published
+	buf   []byte
+	ctls  []byte
+	memo  map[uint64]memoControl
 }
 
 type tailKey struct {
@@ -100,9 +109,9 @@ func (t *tail) at(pos uint64) *step {
 }
 
 // runTail is the follower: it waits for a change past the head step's
-// position, reads once, encodes once, and publishes the step to every
-// reader waiting on it, until the stream closes or ends or no reader is
-// left.
+// position, reads once, encodes once, publishes the step to every reader
+// waiting on it and writes it to the taken-over ones, until the stream
+// closes or ends or no reader is left.
 func (s *Server) runTail(ctx context.Context, t *tail) {
 	defer func() {
 		s.tailsMu.Lock()
@@ -136,8 +145,17 @@ func (s *Server) runTail(ctx context.Context, t *tail) {
 			t.recent = t.recent[1:]
 		}
 		t.head = next
+		for c := range t.conns {
+			t.batch = append(t.batch, c)
+		}
+		if final {
+			clear(t.conns) // deliver ends them all
+		}
 		t.mu.Unlock()
 		close(head.done)
+		if len(t.batch) > 0 {
+			s.deliver(t, head, final)
+		}
 		if final {
 			return
 		}

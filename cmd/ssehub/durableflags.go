@@ -29,6 +29,7 @@ func addDurableFlags(fs *flag.FlagSet) *durableFlags {
 	fs.IntVar(&f.cfg.MaxReadBytes, "durable-max-read", durable.DefaultMaxReadBytes, "about how many `bytes` one Durable Streams read response carries")
 	fs.DurationVar(&f.cfg.LongPoll, "durable-long-poll", durable.DefaultLongPoll, "how long a long-poll read waits for data before its 204")
 	fs.DurationVar(&f.cfg.SSEDuration, "durable-sse-duration", durable.DefaultSSEDuration, "how long a Durable Streams SSE response stays open before the server closes it\n(the client reconnects from its offset; the spec recommends about 60s)")
+	fs.DurationVar(&f.cfg.WriteTimeout, "durable-write-timeout", durable.DefaultWriteTimeout, "how long a write to a live Durable Streams SSE reader may wait for a slow client\nbefore the server disconnects it (the client resumes from its offset)")
 	fs.IntVar(&f.cfg.MaxStreams, "durable-max-streams", durable.DefaultMaxStreams, "the most Durable Streams the store may hold; creating one more is 507\n(enforced exactly on every store, across nodes on redis:// and nats://)")
 	fs.DurationVar(&f.cfg.MaxTTL, "durable-max-ttl", durable.DefaultMaxTTL, "the longest Stream-TTL, and the furthest Stream-Expires-At, a stream may ask for")
 	return f

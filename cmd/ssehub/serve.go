@@ -165,16 +165,26 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		ui.Register(mux)
 		logger.Info("operator console", "console", tlsCfg.Scheme()+"://"+ln.Addr().String()+console.Path+"/")
 	}
-	return serveHTTP(ctx, guard.Listener(ln), tlsCfg, mux, *shutdownTimeout, logger, hubSrv.Shutdown, func(srv *http.Server) {
+	// Streams taken over from net/http (the hub's and the Durable Streams'
+	// live SSE readers) are not seen by http.Server.Shutdown: end them first.
+	endStreams := func(ctx context.Context) error {
+		err := hubSrv.Shutdown(ctx)
+		if durableSrv != nil {
+			err = errors.Join(err, durableSrv.Shutdown(ctx))
+		}
+		return err
+	}
+	return serveHTTP(ctx, guard.Listener(ln), tlsCfg, mux, *shutdownTimeout, logger, endStreams, func(srv *http.Server) {
 		netLim.apply(srv)
 		guard.Wrap(srv)
 	})
 }
 
 // serveHTTP serves h on ln until ctx ends, then shuts down: the hub's
-// streams end first (with a retry hint, through beforeShutdown), every other
-// request context is cancelled with errShuttingDown, which ends the demo's
-// streams, and the server waits up to timeout for the handlers to return.
+// streams (with a retry hint) and the live Durable Streams readers end
+// first (through beforeShutdown), every other request context is cancelled
+// with errShuttingDown, which ends the demo's streams, and the server waits
+// up to timeout for the handlers to return.
 // configure sets the server's limits, before TLS, HTTP/2 and HTTP/3 copy
 // them.
 func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h http.Handler, timeout time.Duration, logger *slog.Logger, beforeShutdown func(context.Context) error, configure func(*http.Server)) error {
@@ -207,7 +217,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, tlsCfg tlsserve.Config, h h
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := beforeShutdown(shutdownCtx); err != nil {
-		logger.Warn("ending hub streams", "err", err)
+		logger.Warn("ending the hub's and Durable Streams' live streams", "err", err)
 	}
 	cancelBase(errShuttingDown)
 	if err := servers.Shutdown(shutdownCtx); err != nil {
