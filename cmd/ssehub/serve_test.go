@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -46,6 +47,66 @@ func TestServe_EndsStreamsCleanlyAndExitsOnSignal(t *testing.T) {
 				t.Fatalf("no stop in the log:\n%s", s.stderr)
 			}
 		})
+	}
+}
+
+func TestServe_EndsTakenOverDurableStreamsCleanlyOnSignal(t *testing.T) {
+	// An append whose body never comes holds the server's shutdown for
+	// its whole timeout, far longer than the test waits: the live Durable
+	// Streams readers, whose connections net/http gave up, must end at
+	// the start of the shutdown, not with the store or the process.
+	s := startServer(t, "-store", "memory://", "-durable-store", "memory://", "-shutdown-timeout", "2m")
+	u := s.url + "/v1/stream/live"
+	hung, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	fmt.Fprintf(hung, "POST /v1/stream/other HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\n")
+	req, _ := http.NewRequest(http.MethodPut, u, strings.NewReader("hello"))
+	req.Header.Set("Content-Type", "text/plain")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %v %v", res, err)
+	}
+	var parsers []*sse.Parser
+	for range 3 {
+		resp, err := http.Get(u + "?offset=-1&live=sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if !resp.Close {
+			t.Fatal("the SSE response does not say Connection: close: it is not taken over")
+		}
+		p := sse.NewParser(resp.Body)
+		for _, want := range []string{"data", "control"} {
+			if ev, err := p.Next(); err != nil || ev.Type != want {
+				t.Fatalf("got %q, %v; want a %s event", ev, err, want)
+			}
+		}
+		parsers = append(parsers, p)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parsers {
+		ended := make(chan error, 1)
+		go func() {
+			_, err := p.Next()
+			ended <- err
+		}()
+		select {
+		case err := <-ended:
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("reader %d: the stream ended with %v, want a clean end of body", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("reader %d: the stream did not end within 20 s of the signal", i)
+		}
+	}
+	hung.Close() // lets the shutdown finish
+	if code := s.wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit code %d, want 0\n%s", code, s.stderr)
 	}
 }
 
