@@ -78,8 +78,9 @@ func takeable(r *http.Request) bool {
 // takeOver hijacks an SSE response whose headers and events up to pos are
 // out (chunked) and hands it, with the caller's reference of t, to t's
 // follower, or to a goroutine of its own until it reaches the follower's
-// head. It reports false when the connection cannot be hijacked; the
-// caller then goes on serving the response and keeps its reference.
+// head. It reports false when the connection cannot be hijacked or the
+// server shuts down; the caller then goes on serving the response and
+// keeps its reference.
 func (s *Server) takeOver(rc *http.ResponseController, t *tail, pos uint64, cursor string, deadline time.Time) bool {
 	s.liveMu.Lock()
 	off := s.liveOff
