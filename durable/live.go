@@ -449,10 +449,10 @@ func (s *Server) deliver(t *tail, st *step, final bool) {
 	if final {
 		ctls = appendControl(ctls, off, nil, upToDate, true)
 	}
-	buf := append(t.buf[:0], make([]byte, chunkRoom)...)
+	var hdr [chunkRoom]byte
+	buf := append(t.buf[:0], hdr[:]...)
 	buf = append(buf, st.event...)
 	base := len(buf)
-	var hdr [chunkRoom]byte
 	for _, c := range batch {
 		c.mu.Lock()
 		if c.ended {
