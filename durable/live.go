@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/internal/sockwrite"
@@ -38,16 +37,14 @@ type liveConn struct {
 	s    *Server
 	t    *tail // the follower's; c holds one reference until it ends
 	conn net.Conn
-	raw  syscall.RawConn // nil: every write goes through the blocking path
+	// nb writes without waiting; when it cannot (no descriptor), the
+	// follower writes nothing and the reader goes on by itself.
+	nb sockwrite.Writer
 
 	// Owned by the goroutine that writes c: the follower while c is in
 	// t.conns (it writes under mu), else c's own goroutine.
-	pos     uint64 // where c's next event starts
-	cursor  uint64 // the last cursor sent
-	wbuf    []byte
-	wn      int
-	werr    error
-	writeFn func(fd uintptr) bool
+	pos    uint64 // where c's next event starts
+	cursor uint64 // the last cursor sent
 
 	mu      sync.Mutex
 	timer   *time.Timer        // ends c after SSEDuration
@@ -95,17 +92,12 @@ func (s *Server) takeOver(rc *http.ResponseController, t *tail, pos uint64, curs
 	_ = conn.SetDeadline(time.Time{})
 	cur, _ := strconv.ParseUint(cursor, 10, 64) // s.cursor's: always a number
 	c := &liveConn{s: s, t: t, conn: conn, pos: pos, cursor: cur, solo: true}
-	c.writeFn = c.writeOnce
-	if sc, ok := conn.(syscall.Conn); ok && sockwrite.Supported {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
-	}
+	c.nb.Init(conn)
 	// A request pipelined behind this one would never be answered (the
 	// response says Connection: close), and a server shutting down takes
 	// no more: end the response; the client resumes from its offset.
 	if brw.Reader.Buffered() > 0 || !s.track(c) {
-		_, _ = c.rawWrite([]byte(chunkEnd))
+		_, _ = c.nb.Write([]byte(chunkEnd))
 		conn.Close()
 		s.unfollow(t)
 		return true
@@ -340,7 +332,7 @@ func (c *liveConn) finishLocked(writeEnd bool) {
 		c.timer.Stop()
 	}
 	if writeEnd {
-		_, _ = c.rawWrite([]byte(chunkEnd))
+		_, _ = c.nb.Write([]byte(chunkEnd))
 	}
 	c.conn.Close()
 }
@@ -369,43 +361,6 @@ func (c *liveConn) read() {
 		}
 	}
 	c.end(endLeft)
-}
-
-// rawWrite writes as much of b as the socket takes now, without waiting.
-func (c *liveConn) rawWrite(b []byte) (int, error) {
-	if c.raw == nil {
-		return 0, nil
-	}
-	c.wbuf, c.wn, c.werr = b, 0, nil
-	if err := c.raw.Write(c.writeFn); err != nil {
-		return 0, err
-	}
-	c.wbuf = nil
-	return c.wn, c.werr
-}
-
-// writeOnce is the callback of rawWrite: write(2) until the socket takes
-// no more, never waiting for it to become writable (returning true tells
-// the runtime not to).
-func (c *liveConn) writeOnce(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		n, err := sockwrite.Write(fd, c.wbuf[c.wn:])
-		if n > 0 {
-			c.wn += n
-		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return true
-		case err != nil:
-			c.werr = err
-			return true
-		case n <= 0:
-			return true
-		}
-	}
-	return true
 }
 
 // chunkRoom is the room left before a chunk's data for its header: the
@@ -480,7 +435,7 @@ func (s *Server) deliver(t *tail, st *step, final bool) {
 		from := chunkRoom - len(h)
 		copy(b[from:], h)
 		buf = b[:base]
-		n, err := c.rawWrite(b[from:])
+		n, err := c.nb.Write(b[from:])
 		switch {
 		case err != nil:
 			c.gone = true

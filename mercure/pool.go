@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ssehub/ssehub/hub"
@@ -64,15 +63,12 @@ type shard struct {
 type session struct {
 	sh     *shard
 	conn   net.Conn
-	raw    syscall.RawConn // nil: every write goes through the blocking path
 	sub    feed
 	expiry *time.Timer // token expiry, or nil
 
-	// Non-blocking write state, used by rawWrite's callback.
-	wbuf    []byte
-	wn      int
-	werr    error
-	writeFn func(fd uintptr) bool
+	// nb writes without waiting; when it cannot (no descriptor), every
+	// write goes through the blocking path.
+	nb sockwrite.Writer
 
 	// wrote: an update was written since the last heartbeat round. Only
 	// the shard goroutine uses it.
@@ -361,7 +357,7 @@ func (sh *shard) endAll() {
 // goroutine of c's own. It reports whether the socket took all of b now.
 // Called by the goroutine that owns c's writes.
 func (c *session) write(b []byte) bool {
-	n, err := c.rawWrite(b)
+	n, err := c.nb.Write(b)
 	c.sh.p.s.written.Add(uint64(n))
 	if err != nil {
 		c.mu.Lock()
@@ -379,42 +375,6 @@ func (c *session) write(b []byte) bool {
 	c.mu.Unlock()
 	go c.writeBlocking(rest)
 	return false
-}
-
-// rawWrite writes as much of b as the socket takes now, without waiting.
-func (c *session) rawWrite(b []byte) (int, error) {
-	if c.raw == nil {
-		return 0, nil
-	}
-	c.wbuf, c.wn, c.werr = b, 0, nil
-	if err := c.raw.Write(c.writeFn); err != nil {
-		return 0, err
-	}
-	c.wbuf = nil
-	return c.wn, c.werr
-}
-
-// writeOnce is the callback of rawWrite: one write(2), never waiting for
-// the socket to become writable (returning true tells the runtime not to).
-func (c *session) writeOnce(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		n, err := sockwrite.Write(fd, c.wbuf[c.wn:])
-		if n > 0 {
-			c.wn += n
-		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return true
-		case err != nil:
-			c.werr = err
-			return true
-		case n <= 0:
-			return true
-		}
-	}
-	return true
 }
 
 // writeBlocking finishes a write the socket could not take at once, with
@@ -499,7 +459,7 @@ func (c *session) finish(tail []byte) {
 		// Best effort: a client that cannot take these few bytes now is
 		// about to be disconnected anyway.
 		end := append(append([]byte(nil), tail...), "0\r\n\r\n"...)
-		n, _ := c.rawWrite(end)
+		n, _ := c.nb.Write(end)
 		s.written.Add(uint64(n))
 	}
 	c.conn.Close()

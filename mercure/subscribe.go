@@ -10,13 +10,11 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ssehub/ssehub/hub"
-	"github.com/ssehub/ssehub/internal/sockwrite"
 )
 
 // methodQuery is the safe HTTP method with a body (RFC 10008), with which
@@ -328,12 +326,7 @@ func (s *Server) takeOver(rc *http.ResponseController, sub feed, c *session, exp
 		return false
 	}
 	c.conn, c.sub = conn, sub
-	c.writeFn = c.writeOnce
-	if sc, ok := conn.(syscall.Conn); ok && sockwrite.Supported {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
-	}
+	c.nb.Init(conn)
 	_ = conn.SetDeadline(time.Time{})
 	// A request pipelined behind the subscription would never be answered:
 	// end the stream as net/http would. So does a pool that has stopped.
