@@ -75,27 +75,14 @@ func (l *smallSendBuffer) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// request sends a request with a bounded wait and returns its response.
+// request sends a request with a bounded wait and returns its response;
+// client nil: the test server's own.
 func (ls *liveServer) request(t *testing.T, client *http.Client, method, url, body string, headers ...string) *http.Response {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
 	if client == nil {
 		client = ls.ts.Client()
 	}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { res.Body.Close() })
-	return res
+	return doWith(t, client, 30*time.Second, method, url, body, headers...)
 }
 
 func (ls *liveServer) append(t *testing.T, data string, closing bool) {

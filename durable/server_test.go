@@ -5,35 +5,32 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/durable"
-	"github.com/ssehub/ssehub/store/memory"
 )
 
-// serve starts a Server over a fresh memory store with cfg's limits.
+// serve starts a Server over a fresh memory store with cfg's limits and
+// returns its stream root.
 func serve(t *testing.T, cfg durable.Config) string {
 	t.Helper()
-	st := memory.NewStreams(memory.StreamsOptions{})
-	t.Cleanup(func() { st.Close() })
-	cfg.Store = st
-	srv, err := durable.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL + srv.Prefix()
+	ls := startLive(t, cfg, false, 0)
+	return ls.ts.URL + ls.s.Prefix()
 }
 
+// do sends a request with the default client and a bounded wait.
 func do(t *testing.T, method, url string, body string, headers ...string) *http.Response {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return doWith(t, http.DefaultClient, 10*time.Second, method, url, body, headers...)
+}
+
+// doWith sends a request with client, waiting at most wait for it and its
+// body, and closes the body when the test ends.
+func doWith(t *testing.T, client *http.Client, wait time.Duration, method, url, body string, headers ...string) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
 	if err != nil {
@@ -42,7 +39,7 @@ func do(t *testing.T, method, url string, body string, headers ...string) *http.
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
