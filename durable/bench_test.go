@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
@@ -23,16 +23,8 @@ import (
 func BenchmarkServer_FanOutSSE(b *testing.B) {
 	const readers = 1000
 	st := memory.NewStreams(memory.StreamsOptions{})
-	defer st.Close()
-	srv, err := durable.New(durable.Config{Store: st, SSEDuration: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ts := httptest.NewServer(mux)
-	defer ts.Close()
-	u := ts.URL + srv.Prefix() + "fan"
+	b.Cleanup(func() { st.Close() })
+	u := durabletest.Serve(b, durable.Config{Store: st, SSEDuration: time.Hour}) + "fan"
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: readers + 10}}
 	req, _ := http.NewRequest("PUT", u, nil)
 	req.Header.Set("Content-Type", "text/plain")

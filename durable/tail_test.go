@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
@@ -75,15 +75,7 @@ func TestServer_LiveSSEReadersOfOneStreamShareOneStoreReadPerAppend(t *testing.T
 	const readers, appends = 40, 10
 	st := &readCounter{Store: memory.NewStreams(memory.StreamsOptions{})}
 	t.Cleanup(func() { st.Close() })
-	srv, err := durable.New(durable.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	u := ts.URL + srv.Prefix() + "s"
+	u := durabletest.Serve(t, durable.Config{Store: st}) + "s"
 	do(t, "PUT", u, "", "Content-Type", "text/plain")
 
 	events := make([]<-chan string, readers)

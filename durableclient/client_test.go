@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
 	"github.com/ssehub/ssehub/durableclient"
 	"github.com/ssehub/ssehub/store/memory"
 )
@@ -19,15 +19,7 @@ func server(t *testing.T, sseDuration time.Duration) string {
 	t.Helper()
 	st := memory.NewStreams(memory.StreamsOptions{})
 	t.Cleanup(func() { st.Close() })
-	srv, err := durable.New(durable.Config{Store: st, SSEDuration: sseDuration})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL + srv.Prefix()
+	return durabletest.Serve(t, durable.Config{Store: st, SSEDuration: sseDuration})
 }
 
 func ctx(t *testing.T) context.Context {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
 	"github.com/ssehub/ssehub/loadgen"
 	"github.com/ssehub/ssehub/store/memory"
 )
@@ -20,15 +20,7 @@ func durableServer(t *testing.T, maxStreams int) string {
 	t.Helper()
 	st := memory.NewStreams(memory.StreamsOptions{})
 	t.Cleanup(func() { st.Close() })
-	srv, err := durable.New(durable.Config{Store: st, MaxStreams: maxStreams})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	return ts.URL + srv.Prefix()
+	return durabletest.Serve(t, durable.Config{Store: st, MaxStreams: maxStreams})
 }
 
 func TestRun_DurableStreamReadersGetEveryAppendOnceAndInOrder(t *testing.T) {

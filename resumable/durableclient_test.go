@@ -3,11 +3,10 @@ package resumable
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
 	"github.com/ssehub/ssehub/durableclient"
 	"github.com/ssehub/ssehub/sse"
 )
@@ -34,19 +33,12 @@ func TestStreams_AnAnswerIsReadIdenticallyByADurableStreamsClient(t *testing.T) 
 		<-release // the live reader joins while the answer runs
 		return w.SendJSON(ctx, map[string]string{"content": "西辞"})
 	})
-	ds, err := durable.New(durable.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	ds.Register(mux)
-	dsSrv := httptest.NewServer(mux)
-	t.Cleanup(dsSrv.Close)
+	dsRoot := durabletest.Serve(t, durable.Config{Store: st})
 
 	parser := sse.NewParser(open(t, n.url, "").Body)
 	browser := events(t, parser, 4)
 	id, _, _ := ParseEventID(browser[0].ID)
-	u := dsSrv.URL + durable.DefaultPrefix + n.streams.Name(id)
+	u := dsRoot + n.streams.Name(id)
 
 	c := &durableclient.Client{}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -1,27 +1,18 @@
 package main
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/ssehub/ssehub/durable"
+	"github.com/ssehub/ssehub/durable/durabletest"
 	"github.com/ssehub/ssehub/store/memory"
 )
 
 func TestStream_CreateAppendCloseThenFollowPrintsEverythingAndStopsAtTheClosure(t *testing.T) {
 	st := memory.NewStreams(memory.StreamsOptions{})
 	t.Cleanup(func() { st.Close() })
-	srv, err := durable.New(durable.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	ts := httptest.NewServer(mux)
-	t.Cleanup(ts.Close)
-	u := ts.URL + "/v1/stream/cli"
+	u := durabletest.Serve(t, durable.Config{Store: st}) + "cli"
 
 	steps := []struct {
 		stdin string
