@@ -233,15 +233,23 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 	if f.jsonOut {
-		enc := json.NewEncoder(m.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("writing the JSON result: %w", err)
+		if err := writeJSON(m.Stdout, res); err != nil {
+			return err
 		}
 	} else {
 		printSummary(m.Stdout, res, f.plotPath)
 	}
 	return runErr
+}
+
+// writeJSON writes a run's result as indented JSON, -json's output.
+func writeJSON(w io.Writer, res any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		return fmt.Errorf("writing the JSON result: %w", err)
+	}
+	return nil
 }
 
 func writePlotFile(path string, res *loadgen.Result) error {
@@ -458,10 +466,8 @@ func runAppendBench(ctx context.Context, m *Main, f *benchFlags) error {
 		}
 	}
 	if f.jsonOut {
-		enc := json.NewEncoder(m.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return fmt.Errorf("writing the JSON result: %w", err)
+		if err := writeJSON(m.Stdout, res); err != nil {
+			return err
 		}
 		return runErr
 	}
