@@ -78,7 +78,7 @@ func takeable(r *http.Request) bool {
 // head. It reports false when the connection cannot be hijacked or the
 // server shuts down; the caller then goes on serving the response and
 // keeps its reference.
-func (s *Server) takeOver(rc *http.ResponseController, t *tail, pos uint64, cursor string, deadline time.Time) bool {
+func (s *Server) takeOver(rc *http.ResponseController, t *tail, pos, cursor uint64, deadline time.Time) bool {
 	s.liveMu.Lock()
 	off := s.liveOff
 	s.liveMu.Unlock()
@@ -90,8 +90,7 @@ func (s *Server) takeOver(rc *http.ResponseController, t *tail, pos uint64, curs
 		return false
 	}
 	_ = conn.SetDeadline(time.Time{})
-	cur, _ := strconv.ParseUint(cursor, 10, 64) // s.cursor's: always a number
-	c := &liveConn{s: s, t: t, conn: conn, pos: pos, cursor: cur, solo: true}
+	c := &liveConn{s: s, t: t, conn: conn, pos: pos, cursor: cursor, solo: true}
 	c.nb.Init(conn)
 	// A request pipelined behind this one would never be answered (the
 	// response says Connection: close), and a server shutting down takes
@@ -212,7 +211,7 @@ func (c *liveConn) goSolo(rest []byte, final bool) {
 func (c *liveConn) serveSolo(ctx context.Context, rest []byte, final bool) {
 	s := c.s
 	ok := c.writeBlocking(rest)
-	var buf []byte
+	var body, buf []byte
 	for ok && !final {
 		if c.join() {
 			return
@@ -227,15 +226,8 @@ func (c *liveConn) serveSolo(ctx context.Context, rest []byte, final bool) {
 		if !more {
 			break // ended, the stream is gone, or the store failed: the client's next request learns which
 		}
-		final = res.Next == res.Tail && res.Closed
-		var ctl []byte
-		if final {
-			ctl = appendControl(nil, FormatOffset(res.Next), nil, true, true)
-		} else {
-			c.cursor = s.nextCursor(s.interval(), c.cursor, true)
-			ctl = appendControl(nil, FormatOffset(res.Next), strconv.AppendUint(nil, c.cursor, 10), res.Next == res.Tail, false)
-		}
-		buf = appendChunk(buf[:0], event, ctl, final)
+		body, c.cursor, final = s.appendEvents(body[:0], event, res, c.cursor, true)
+		buf = appendChunk(buf[:0], body, final)
 		c.pos = res.Next
 		ok = c.writeBlocking(buf)
 	}
@@ -479,11 +471,11 @@ func appendChunkHeader(b []byte, size int) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendChunk appends an HTTP/1.1 chunk of a data event (may be empty) and
-// a control event, and the end of the body when final.
-func appendChunk(dst, event, ctl []byte, final bool) []byte {
-	dst = appendChunkHeader(dst, len(event)+len(ctl))
-	dst = append(append(append(dst, event...), ctl...), "\r\n"...)
+// appendChunk appends body as an HTTP/1.1 chunk, and the end of the
+// chunked body when final.
+func appendChunk(dst, body []byte, final bool) []byte {
+	dst = appendChunkHeader(dst, len(body))
+	dst = append(append(dst, body...), "\r\n"...)
 	if final {
 		dst = append(dst, chunkEnd...)
 	}

@@ -226,7 +226,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 	rc := http.NewResponseController(w)
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SSEDuration)
 	defer cancel()
-	cursor := rq.cursor
+	cursor, hasCursor := parseCursor(rq.cursor)
 	var event []byte
 	if len(res.Records) > 0 {
 		event = encodeData(res)
@@ -239,15 +239,9 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 	}()
 	var buf []byte
 	for {
-		atTail := res.Next == res.Tail
-		final := atTail && res.Closed
-		var cur []byte
-		if !final {
-			cursor = s.cursor(cursor)
-			cur = []byte(cursor)
-		}
-		buf = append(buf[:0], event...)
-		buf = appendControl(buf, FormatOffset(res.Next), cur, atTail, final)
+		var final bool
+		buf, cursor, final = s.appendEvents(buf[:0], event, res, cursor, hasCursor)
+		hasCursor = true
 		if _, err := w.Write(buf); err != nil {
 			return
 		}
@@ -257,7 +251,7 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 		if t == nil {
 			t = s.follow(name, res.ID, res.Next)
 		}
-		if takeOver && atTail {
+		if takeOver && res.Next == res.Tail {
 			// At the tail of an open stream, with the first bytes out:
 			// from here the follower writes this reader (live.go).
 			deadline, _ := ctx.Deadline()
@@ -272,6 +266,22 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, name string, rq rea
 			return // the client left, the connection's time is up, the store closed, or the stream is gone (the client's next request learns which)
 		}
 	}
+}
+
+// appendEvents appends a reader's SSE events for read res: its data event
+// (event, empty when res has no records) and its control event. prev is
+// the cursor the reader was last sent, or brought with its request (ok
+// false: none that is a number). It returns the cursor sent (prev when
+// the event is the stream's last, which carries none) and whether it is.
+func (s *Server) appendEvents(dst, event []byte, res ReadResult, prev uint64, ok bool) (out []byte, cursor uint64, final bool) {
+	atTail := res.Next == res.Tail
+	dst = append(dst, event...)
+	if atTail && res.Closed {
+		return appendControl(dst, FormatOffset(res.Next), nil, true, true), prev, true
+	}
+	cursor = s.nextCursor(s.interval(), prev, ok)
+	var num [20]byte
+	return appendControl(dst, FormatOffset(res.Next), strconv.AppendUint(num[:0], cursor, 10), atTail, false), cursor, false
 }
 
 // sseNext returns the next read after res for an SSE reader, with its

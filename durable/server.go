@@ -629,8 +629,14 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, name string) {
 // interval number, or past the client's when the client's is not behind,
 // so that cursors only move forward.
 func (s *Server) cursor(client string) string {
+	c, ok := parseCursor(client)
+	return strconv.FormatUint(s.nextCursor(s.interval(), c, ok), 10)
+}
+
+// parseCursor reads a client's cursor; ok is false when it is not a number.
+func parseCursor(client string) (c uint64, ok bool) {
 	c, err := strconv.ParseUint(client, 10, 64)
-	return strconv.FormatUint(s.nextCursor(s.interval(), c, err == nil), 10)
+	return c, err == nil
 }
 
 // interval is the number of the current cursor interval.
